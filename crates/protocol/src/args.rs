@@ -37,7 +37,11 @@ pub struct CreateKeyArgs {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicKeyArgs {
     /// Options of the call.
-    #[serde(rename = "publicKeyOptions", default, deserialize_with = "null_as_default")]
+    #[serde(
+        rename = "publicKeyOptions",
+        default,
+        deserialize_with = "null_as_default"
+    )]
     pub public_key_options: PublicKeyOptions,
 }
 
@@ -56,7 +60,11 @@ pub struct VerifySignatureArgs {
     #[serde(with = "base64_bytes")]
     pub signature: Vec<u8>,
     /// Options of the call.
-    #[serde(rename = "verifyOptions", default, deserialize_with = "null_as_default")]
+    #[serde(
+        rename = "verifyOptions",
+        default,
+        deserialize_with = "null_as_default"
+    )]
     pub verify_options: VerifyOptions,
 }
 
@@ -202,7 +210,10 @@ struct WireArgs<I, A, B, C, D, E, F> {
     method_name: String,
     #[serde(rename = "defaultAlgorithm", skip_serializing_if = "Option::is_none")]
     default_algorithm: Option<A>,
-    #[serde(rename = "supportedAlgorithms", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "supportedAlgorithms",
+        skip_serializing_if = "Option::is_none"
+    )]
     supported_algorithms: Option<B>,
     #[serde(rename = "createKey", skip_serializing_if = "Option::is_none")]
     create_key: Option<C>,
@@ -267,9 +278,9 @@ impl<'de> Deserialize<'de> for PluginArgs {
                     MethodName::DefaultAlgorithm => {
                         wire.default_algorithm.map(MethodArgs::DefaultAlgorithm)
                     }
-                    MethodName::SupportedAlgorithms => {
-                        wire.supported_algorithms.map(MethodArgs::SupportedAlgorithms)
-                    }
+                    MethodName::SupportedAlgorithms => wire
+                        .supported_algorithms
+                        .map(MethodArgs::SupportedAlgorithms),
                     MethodName::CreateKey => wire.create_key.map(MethodArgs::CreateKey),
                     MethodName::PublicKey => wire.public_key.map(MethodArgs::PublicKey),
                     MethodName::SignMessage => wire.sign_message.map(MethodArgs::SignMessage),

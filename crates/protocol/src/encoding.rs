@@ -16,7 +16,9 @@ pub(crate) mod base64_bytes {
     }
 
     /// A Go `nil` slice encodes as `null`; it reads back as no bytes.
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<u8>, D::Error> {
         match Option::<String>::deserialize(deserializer)? {
             None => Ok(Vec::new()),
             Some(text) => decode(&text).map_err(de::Error::custom),

@@ -63,7 +63,11 @@ pub struct RpcOptions {
     )]
     pub ctx_deadline: Option<OffsetDateTime>,
     /// The key version to use; a Go host sends `""` when unset.
-    #[serde(rename = "keyVersion", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "keyVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub key_version: Option<String>,
     /// Whether verification should happen in the KMS; a Go host sends
     /// `false` when unset.
@@ -132,7 +136,11 @@ pub struct SignOptions {
     #[serde(rename = "rpcOptions", default, deserialize_with = "null_as_default")]
     pub rpc_options: RpcOptions,
     /// How the bytes to sign are given.
-    #[serde(rename = "messageOptions", default, deserialize_with = "null_as_default")]
+    #[serde(
+        rename = "messageOptions",
+        default,
+        deserialize_with = "null_as_default"
+    )]
     pub message_options: MessageOptions,
 }
 
@@ -143,7 +151,11 @@ pub struct VerifyOptions {
     #[serde(rename = "rpcOptions", default, deserialize_with = "null_as_default")]
     pub rpc_options: RpcOptions,
     /// How the signed bytes are given.
-    #[serde(rename = "messageOptions", default, deserialize_with = "null_as_default")]
+    #[serde(
+        rename = "messageOptions",
+        default,
+        deserialize_with = "null_as_default"
+    )]
     pub message_options: MessageOptions,
 }
 

@@ -182,7 +182,10 @@ struct WireResp<'a> {
     error_message: Option<&'a str>,
     #[serde(rename = "defaultAlgorithm", skip_serializing_if = "Option::is_none")]
     default_algorithm: Option<&'a DefaultAlgorithmResp>,
-    #[serde(rename = "supportedAlgorithms", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "supportedAlgorithms",
+        skip_serializing_if = "Option::is_none"
+    )]
     supported_algorithms: Option<&'a SupportedAlgorithmsResp>,
     #[serde(rename = "createKey", skip_serializing_if = "Option::is_none")]
     create_key: Option<&'a CreateKeyResp>,
@@ -210,7 +213,9 @@ impl Serialize for PluginResp {
             PluginResp::Error(message) => {
                 wire.error_message = Some(message).filter(|m| !m.is_empty()).map(String::as_str)
             }
-            PluginResp::Success(MethodResp::DefaultAlgorithm(r)) => wire.default_algorithm = Some(r),
+            PluginResp::Success(MethodResp::DefaultAlgorithm(r)) => {
+                wire.default_algorithm = Some(r)
+            }
             PluginResp::Success(MethodResp::SupportedAlgorithms(r)) => {
                 wire.supported_algorithms = Some(r)
             }

@@ -29,27 +29,43 @@ fn unknown_fields_are_ignored_at_every_level() {
     let args = PluginArgs::from_json(wire).unwrap();
     assert_eq!(args.init_options.rpc_options.key_version(), "3");
     let options = message_options(&args);
-    assert_eq!(options.digest.as_deref(), Some(&[0xde, 0xad, 0xbe, 0xef][..]));
+    assert_eq!(
+        options.digest.as_deref(),
+        Some(&[0xde, 0xad, 0xbe, 0xef][..])
+    );
     assert_eq!(options.hash_func, Some(HashFunc::SHA384));
 }
 
 #[test]
 fn go_html_escapes_decode_to_the_same_text() {
-    let wire = format!(
-        r#"{{"initOptions":{{"protocolVersion":"v1","keyResourceID":"a\u003cb\u003e\u0026c","hashFunc":5,"rpcOptions":{{}}}},"methodName":"defaultAlgorithm","defaultAlgorithm":{{}}}}"#
-    );
-    let args = PluginArgs::from_json(&wire).unwrap();
+    let wire = r#"{"initOptions":{"protocolVersion":"v1","keyResourceID":"a\u003cb\u003e\u0026c","hashFunc":5,"rpcOptions":{}},"methodName":"defaultAlgorithm","defaultAlgorithm":{}}"#;
+    let args = PluginArgs::from_json(wire).unwrap();
     assert_eq!(args.init_options.key_resource_id, "a<b>&c");
-    assert!(args.to_json().unwrap().contains(r#""a\u003cb\u003e\u0026c""#));
+    assert!(args
+        .to_json()
+        .unwrap()
+        .contains(r#""a\u003cb\u003e\u0026c""#));
 }
 
 #[test]
 fn times_in_any_offset_and_with_nanoseconds() {
     for (text, expected) in [
-        ("2026-11-23T09:30:15.12-07:00", datetime!(2026-11-23 16:30:15.12 UTC)),
-        ("2026-11-23T16:30:15.123456789Z", datetime!(2026-11-23 16:30:15.123456789 UTC)),
-        ("2026-11-24T01:00:15+08:30", datetime!(2026-11-23 16:30:15 UTC)),
-        ("2026-11-23T16:30:15.000000001+00:00", datetime!(2026-11-23 16:30:15.000000001 UTC)),
+        (
+            "2026-11-23T09:30:15.12-07:00",
+            datetime!(2026-11-23 16:30:15.12 UTC),
+        ),
+        (
+            "2026-11-23T16:30:15.123456789Z",
+            datetime!(2026-11-23 16:30:15.123456789 UTC),
+        ),
+        (
+            "2026-11-24T01:00:15+08:30",
+            datetime!(2026-11-23 16:30:15 UTC),
+        ),
+        (
+            "2026-11-23T16:30:15.000000001+00:00",
+            datetime!(2026-11-23 16:30:15.000000001 UTC),
+        ),
     ] {
         let wire = format!(
             r#"{{"initOptions":{{"ctxDeadline":"{text}","protocolVersion":"v1","keyResourceID":"k","hashFunc":5,"rpcOptions":{{}}}},"methodName":"createKey","createKey":{{"ctxDeadline":"{text}","algorithm":"a"}}}}"#
@@ -59,7 +75,10 @@ fn times_in_any_offset_and_with_nanoseconds() {
         // Written back the way Go writes it: offset kept, no trailing zeros.
         let back = args.to_json().unwrap();
         let expected_text = text.replace("+00:00", "Z");
-        assert!(back.contains(&expected_text), "{back} lacks {expected_text}");
+        assert!(
+            back.contains(&expected_text),
+            "{back} lacks {expected_text}"
+        );
     }
 }
 
@@ -70,7 +89,10 @@ fn null_absent_and_empty_digest_all_mean_no_digest() {
         assert_eq!(message_options(&args).digest, None, "{options}");
     }
     let args = PluginArgs::from_json(&sign_args(r#"{"digest":null}"#)).unwrap();
-    assert!(args.to_json().unwrap().contains(r#""messageOptions":{"digest":null}"#));
+    assert!(args
+        .to_json()
+        .unwrap()
+        .contains(r#""messageOptions":{"digest":null}"#));
 }
 
 #[test]
@@ -95,7 +117,10 @@ fn missing_required_fields_are_named() {
 
 #[test]
 fn unknown_empty_and_absent_method_names_decode() {
-    let unknown = PluginArgs::from_json(&format!(r#"{{{INIT},"methodName":"rotateKey","rotateKey":{{"a":1}}}}"#)).unwrap();
+    let unknown = PluginArgs::from_json(&format!(
+        r#"{{{INIT},"methodName":"rotateKey","rotateKey":{{"a":1}}}}"#
+    ))
+    .unwrap();
     assert_eq!(unknown.method, MethodArgs::Unknown("rotateKey".into()));
     let empty = PluginArgs::from_json(&format!(r#"{{{INIT},"methodName":""}}"#)).unwrap();
     assert_eq!(empty.method, MethodArgs::Unknown(String::new()));
@@ -117,7 +142,15 @@ fn known_method_without_its_object_is_detectable() {
 
 #[test]
 fn args_that_are_not_an_object_are_errors() {
-    for wire in ["", "[]", "null", "42", r#""v1""#, "{", r#"{"initOptions":[]}"#] {
+    for wire in [
+        "",
+        "[]",
+        "null",
+        "42",
+        r#""v1""#,
+        "{",
+        r#"{"initOptions":[]}"#,
+    ] {
         assert!(PluginArgs::from_json(wire).is_err(), "{wire:?} decoded");
     }
 }
@@ -139,9 +172,15 @@ fn response_error_message_wins_whatever_else_is_present() {
 
 #[test]
 fn response_without_the_method_object_is_an_error() {
-    let err = PluginResp::parse(br#"{"publicKey":{"publicKeyPEM":""}}"#, MethodName::SignMessage)
-        .unwrap_err();
-    assert!(matches!(err, ResponseError::MissingResult(MethodName::SignMessage)), "{err}");
+    let err = PluginResp::parse(
+        br#"{"publicKey":{"publicKeyPEM":""}}"#,
+        MethodName::SignMessage,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, ResponseError::MissingResult(MethodName::SignMessage)),
+        "{err}"
+    );
     let err = PluginResp::parse(br#"{"errorMessage":""}"#, MethodName::PublicKey).unwrap_err();
     assert!(matches!(err, ResponseError::MissingResult(_)), "{err}");
 }
@@ -149,11 +188,23 @@ fn response_without_the_method_object_is_an_error() {
 #[test]
 fn response_with_wrong_field_types_is_an_error() {
     for (stdout, method) in [
-        (&br#"{"signMessage":{"signature":12}}"#[..], MethodName::SignMessage),
-        (br#"{"signMessage":{"signature":"@@@"}}"#, MethodName::SignMessage),
+        (
+            &br#"{"signMessage":{"signature":12}}"#[..],
+            MethodName::SignMessage,
+        ),
+        (
+            br#"{"signMessage":{"signature":"@@@"}}"#,
+            MethodName::SignMessage,
+        ),
         (br#"{"signMessage":{}}"#, MethodName::SignMessage),
-        (br#"{"defaultAlgorithm":{"defaultAlgorithm":true}}"#, MethodName::DefaultAlgorithm),
-        (br#"{"supportedAlgorithms":{"supportedAlgorithms":"a"}}"#, MethodName::SupportedAlgorithms),
+        (
+            br#"{"defaultAlgorithm":{"defaultAlgorithm":true}}"#,
+            MethodName::DefaultAlgorithm,
+        ),
+        (
+            br#"{"supportedAlgorithms":{"supportedAlgorithms":"a"}}"#,
+            MethodName::SupportedAlgorithms,
+        ),
     ] {
         let err = PluginResp::parse(stdout, method).unwrap_err();
         assert!(matches!(err, ResponseError::InvalidResult { .. }), "{err}");

@@ -33,10 +33,13 @@ fn vectors() -> Vectors {
 
 #[test]
 fn committed_copy_matches_shared_vectors() {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/protocol-v1/vectors.json");
+    let shared =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/protocol-v1/vectors.json");
     let Ok(upstream) = std::fs::read(&shared) else {
-        eprintln!("{} not present; checking the committed copy only", shared.display());
+        eprintln!(
+            "{} not present; checking the committed copy only",
+            shared.display()
+        );
         return;
     };
     let copy = std::fs::read(committed_copy()).unwrap();
@@ -49,7 +52,10 @@ fn committed_copy_matches_shared_vectors() {
 
 #[test]
 fn protocol_version_matches() {
-    assert_eq!(vectors().protocol_version, sigstore_kms_protocol::PROTOCOL_VERSION);
+    assert_eq!(
+        vectors().protocol_version,
+        sigstore_kms_protocol::PROTOCOL_VERSION
+    );
 }
 
 #[test]
@@ -60,7 +66,10 @@ fn every_args_vector_round_trips_byte_for_byte() {
         let args = PluginArgs::from_json(&vector.wire)
             .unwrap_or_else(|err| panic!("{}: does not decode: {err}", vector.name));
         let method = vector.name.split('/').next().unwrap();
-        assert_eq!(args.method.method_name(), method.replace("unknownMethod", "rotateKey"));
+        assert_eq!(
+            args.method.method_name(),
+            method.replace("unknownMethod", "rotateKey")
+        );
         assert_eq!(
             args.to_json().unwrap(),
             vector.wire,
@@ -73,7 +82,12 @@ fn every_args_vector_round_trips_byte_for_byte() {
 #[test]
 fn unknown_method_vector_decodes_as_unknown() {
     let vectors = vectors();
-    let wire = &vectors.args.iter().find(|v| v.name == "unknownMethod").unwrap().wire;
+    let wire = &vectors
+        .args
+        .iter()
+        .find(|v| v.name == "unknownMethod")
+        .unwrap()
+        .wire;
     let args = PluginArgs::from_json(wire).unwrap();
     assert_eq!(args.method, MethodArgs::Unknown("rotateKey".into()));
 }
@@ -114,7 +128,9 @@ fn hash_numbers_match_go() {
     assert_eq!(table.len(), 19);
     for (go_name, number) in table {
         let hash = HashFunc(number);
-        let ours = hash.name().unwrap_or_else(|| panic!("{go_name} = {number} unknown"));
+        let ours = hash
+            .name()
+            .unwrap_or_else(|| panic!("{go_name} = {number} unknown"));
         assert_eq!(normalize(ours), normalize(&go_name), "number {number}");
     }
 }
