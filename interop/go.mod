@@ -2,7 +2,10 @@ module github.com/sigstore-kms-rs/interop
 
 go 1.25.0
 
-require github.com/sigstore/sigstore v1.10.11
+require (
+	github.com/google/go-cmp v0.7.0
+	github.com/sigstore/sigstore v1.10.11
+)
 
 require (
 	github.com/google/go-containerregistry v0.21.9 // indirect
