@@ -1,0 +1,71 @@
+//! Host library for Sigstore KMS plugins: use any `sigstore-kms-NAME`
+//! plugin (the ones cosign uses) from Rust.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use sigstore_kms_client::{CallOptions, Client, HashFunc, PluginSigner, StderrMode};
+//! use signature::Signer;
+//!
+//! // `localkms://...` runs `sigstore-kms-localkms` from PATH.
+//! let client = Client::builder()
+//!     .hash_func(HashFunc::SHA256)
+//!     .stderr(StderrMode::CAPTURE_TAIL)
+//!     .default_timeout(Duration::from_secs(60))
+//!     .load("localkms:///var/keys/release.pem")?;
+//!
+//! let options = CallOptions::new();
+//! let algorithm = client.default_algorithm(&options)?;
+//! let key = client.create_key(&algorithm, &options)?;
+//! println!("{} key:\n{}", key.algorithm(), key.to_pem());
+//!
+//! // Sign a file of any size: it is streamed to the plugin.
+//! let signature = client.sign_message(std::fs::File::open("release.tar.gz")?, &options)?;
+//! key.verify(std::fs::File::open("release.tar.gz")?, &signature, HashFunc::SHA256)?;
+//! client.verify_signature(&signature, std::fs::File::open("release.tar.gz")?, &options)?;
+//!
+//! // Or use the key through RustCrypto's traits.
+//! let signer = PluginSigner::new(client)?;
+//! let signature: p256::ecdsa::Signature = signer.try_sign(b"hello")?;
+//! # let _ = signature;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Each call runs the plugin once, as `sigstore-kms-NAME v1 '<json>'`,
+//! speaking protocol v1 exactly as the Go host
+//! (`sigstore/pkg/signature/kms/cliplugin`) does. Unlike the Go host, no
+//! call ever ends the process or panics on a bad answer: everything is an
+//! [`Error`].
+//!
+//! What a call guarantees:
+//! - the plugin name is checked before anything is looked up;
+//! - the message is streamed into stdin from a helper thread while stdout is
+//!   read, in constant memory; a plugin that answers without reading it all
+//!   is fine;
+//! - stdout is read up to a limit, and a plugin flooding it is killed;
+//! - on Unix, the plugin runs in its own process group: at the deadline the
+//!   group is killed and the plugin reaped, and a process it leaves behind
+//!   holding stdout delays the call by at most a short grace period.
+//!   (Being its own group, the plugin does not get the terminal's Ctrl-C.)
+//! - no zombie and no descriptor outlives a call.
+//!
+//! A call without a deadline (per call or [`ClientBuilder::default_timeout`])
+//! waits as long as the plugin runs. The message reader passed to sign and
+//! verify must not block forever: the call waits for it.
+#![deny(missing_docs)]
+
+mod client;
+mod discovery;
+mod error;
+mod options;
+mod process;
+mod public_key;
+mod signer;
+
+pub use client::{Client, ClientBuilder, DEFAULT_EXIT_GRACE, DEFAULT_STDOUT_LIMIT};
+pub use discovery::{parse_key_reference, plugin_file_name, validate_plugin_name};
+pub use error::{Error, ExecutionFailure, ResponseProblem};
+pub use options::{CallOptions, StderrMode};
+pub use public_key::{KeyAlgorithm, KeyError, PublicKey};
+pub use signer::PluginSigner;
+
+pub use sigstore_kms_protocol::{HashFunc, MethodName};
