@@ -1,0 +1,160 @@
+//! Reading inputs and writing outputs the way cosign does.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+
+use crate::error::CliError;
+
+/// Opens a blob to sign or verify: a file, or stdin for `-`.
+pub fn open_blob(path: &Path) -> Result<Box<dyn Read + Send>, CliError> {
+    if path == Path::new("-") {
+        return Ok(Box::new(io::stdin()));
+    }
+    let file = File::open(path).map_err(|source| CliError::Input {
+        what: "blob",
+        path: path.to_owned(),
+        source,
+    })?;
+    if file.metadata().map(|meta| meta.is_dir()).unwrap_or(false) {
+        return Err(CliError::Input {
+            what: "blob",
+            path: path.to_owned(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, "is a directory"),
+        });
+    }
+    Ok(Box::new(file))
+}
+
+/// The signature given to `verify-blob --signature`: a file holding the
+/// base64 signature (or the raw DER bytes), or the base64 text itself.
+pub fn read_signature(argument: &str) -> Result<Vec<u8>, CliError> {
+    let path = Path::new(argument);
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            return decode_base64(argument.as_bytes()).ok_or_else(|| CliError::Signature {
+                reason: format!("{argument:?} is neither a file nor base64 text"),
+            });
+        }
+        Err(source) => {
+            return Err(CliError::Input {
+                what: "signature",
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    if let Some(decoded) = decode_base64(&bytes) {
+        return Ok(decoded);
+    }
+    // Raw DER: an ASN.1 SEQUENCE, as `openssl dgst -sign` writes it.
+    if bytes.first() == Some(&0x30) {
+        return Ok(bytes);
+    }
+    Err(CliError::Signature {
+        reason: format!(
+            "{} holds neither a base64 signature nor a DER one",
+            path.display()
+        ),
+    })
+}
+
+fn decode_base64(bytes: &[u8]) -> Option<Vec<u8>> {
+    let text: Vec<u8> = bytes
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    if text.is_empty() {
+        return None;
+    }
+    STANDARD
+        .decode(&text)
+        .ok()
+        .filter(|decoded| !decoded.is_empty())
+}
+
+/// Writes `contents` to `path` all at once: a reader never sees a partial
+/// file. Without `overwrite`, an existing file is left alone and reported.
+pub fn write_atomically(path: &Path, contents: &[u8], overwrite: bool) -> Result<(), CliError> {
+    let output_error = |source| CliError::Output {
+        path: path.to_owned(),
+        source,
+    };
+    if !overwrite && path.exists() {
+        return Err(CliError::WouldOverwrite {
+            path: path.to_owned(),
+        });
+    }
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let mut temp = tempfile::NamedTempFile::new_in(&dir).map_err(output_error)?;
+    temp.write_all(contents).map_err(output_error)?;
+    temp.as_file().sync_all().map_err(output_error)?;
+    if overwrite {
+        temp.persist(path).map_err(|err| output_error(err.error))?;
+    } else {
+        temp.persist_noclobber(path).map_err(|err| {
+            if err.error.kind() == io::ErrorKind::AlreadyExists {
+                CliError::WouldOverwrite {
+                    path: path.to_owned(),
+                }
+            } else {
+                output_error(err.error)
+            }
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_from_base64_file_der_file_or_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let der = vec![0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x02];
+        let b64 = STANDARD.encode(&der);
+
+        let text_file = dir.path().join("sig.b64");
+        std::fs::write(&text_file, format!("{b64}\n")).unwrap();
+        assert_eq!(read_signature(text_file.to_str().unwrap()).unwrap(), der);
+
+        let der_file = dir.path().join("sig.der");
+        std::fs::write(&der_file, &der).unwrap();
+        assert_eq!(read_signature(der_file.to_str().unwrap()).unwrap(), der);
+
+        assert_eq!(read_signature(&b64).unwrap(), der);
+    }
+
+    #[test]
+    fn unreadable_signature_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("junk");
+        std::fs::write(&junk, b"\x01\x02 not a signature").unwrap();
+        assert!(read_signature(junk.to_str().unwrap()).is_err());
+        assert!(read_signature("no/such/file/and not base64!").is_err());
+        assert!(read_signature(dir.path().to_str().unwrap()).is_err());
+    }
+
+    #[test]
+    fn existing_file_is_kept_without_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cosign.pub");
+        write_atomically(&path, b"first", false).unwrap();
+        let err = write_atomically(&path, b"second", false).unwrap_err();
+        assert!(matches!(err, CliError::WouldOverwrite { .. }));
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        write_atomically(&path, b"third", true).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"third");
+        // No temporary file is left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,164 @@
+//! `plugin list` and `plugin check`.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sigstore_kms_conformance::{run, Config};
+use sigstore_kms_protocol::PLUGIN_BINARY_PREFIX;
+
+use crate::error::CliError;
+
+/// One `sigstore-kms-*` file found on the search path.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Found {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Whether it can be run.
+    pub executable: bool,
+    /// The earlier file of the same name that a lookup finds instead.
+    pub shadowed_by: Option<PathBuf>,
+}
+
+/// Every `sigstore-kms-*` file in the directories of `search_path`, in
+/// lookup order.
+pub fn find_plugins(search_path: &OsString) -> Vec<Found> {
+    let mut first_of_name: HashMap<OsString, PathBuf> = HashMap::new();
+    let mut found = Vec::new();
+    for dir in std::env::split_paths(search_path) {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut names: Vec<OsString> = entries
+            .filter_map(|entry| entry.ok().map(|entry| entry.file_name()))
+            .filter(|name| name.to_string_lossy().starts_with(PLUGIN_BINARY_PREFIX))
+            .collect();
+        names.sort();
+        for name in names {
+            let path = dir.join(&name);
+            if path.is_dir() {
+                continue;
+            }
+            let executable = is_executable(&path);
+            let shadowed_by = if executable {
+                match first_of_name.get(&name) {
+                    Some(first) => Some(first.clone()),
+                    None => {
+                        first_of_name.insert(name, path.clone());
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            found.push(Found {
+                path,
+                executable,
+                shadowed_by,
+            });
+        }
+    }
+    found
+}
+
+#[cfg(unix)]
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|meta| meta.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+#[cfg(not(unix))]
+fn is_executable(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("exe"))
+}
+
+pub fn list() -> Result<(), CliError> {
+    let search_path = std::env::var_os("PATH").unwrap_or_default();
+    let found = find_plugins(&search_path);
+    if found.is_empty() {
+        return Err(CliError::NoPlugins);
+    }
+    println!("The following sigstore-kms plugins are on PATH:\n");
+    for plugin in &found {
+        println!("{}", plugin.path.display());
+        if !plugin.executable {
+            println!("  - warning: {} is not executable", plugin.path.display());
+        }
+        if let Some(first) = &plugin.shadowed_by {
+            println!(
+                "  - warning: {} is shadowed by {}, found earlier on PATH",
+                plugin.path.display(),
+                first.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn check(key_reference: &str, timeout: Duration) -> Result<(), CliError> {
+    let mut config = Config::new(key_reference);
+    config.timeout = timeout;
+    let report = run(&config, |result| println!("{result}"))?;
+    println!("{}", report.summary());
+    if report.is_success() {
+        Ok(())
+    } else {
+        Err(CliError::ChecksFailed {
+            failed: report.failed(),
+        })
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn touch(path: &Path, mode: u32) {
+        std::fs::write(path, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn lists_plugins_in_path_order_marking_shadowed_and_non_executable() {
+        let first = tempfile::tempdir().unwrap();
+        let second = tempfile::tempdir().unwrap();
+        touch(&first.path().join("sigstore-kms-a"), 0o755);
+        touch(&first.path().join("sigstore-kms-b"), 0o644);
+        touch(&first.path().join("unrelated"), 0o755);
+        touch(&second.path().join("sigstore-kms-a"), 0o755);
+        touch(&second.path().join("sigstore-kms-b"), 0o755);
+        let search_path =
+            std::env::join_paths([first.path(), Path::new("/nonexistent"), second.path()]).unwrap();
+
+        let found = find_plugins(&search_path);
+        let expected = vec![
+            Found {
+                path: first.path().join("sigstore-kms-a"),
+                executable: true,
+                shadowed_by: None,
+            },
+            Found {
+                path: first.path().join("sigstore-kms-b"),
+                executable: false,
+                shadowed_by: None,
+            },
+            Found {
+                path: second.path().join("sigstore-kms-a"),
+                executable: true,
+                shadowed_by: Some(first.path().join("sigstore-kms-a")),
+            },
+            // A non-executable file earlier on PATH does not shadow: lookup skips it.
+            Found {
+                path: second.path().join("sigstore-kms-b"),
+                executable: true,
+                shadowed_by: None,
+            },
+        ];
+        assert_eq!(found, expected);
+    }
+}

@@ -1,0 +1,78 @@
+//! A conformance suite for Sigstore KMS plugins.
+//!
+//! Point it at a key reference `NAME://REF` and it runs the plugin
+//! `sigstore-kms-NAME` through every behaviour cosign and the Go `sigstore`
+//! library rely on, reporting each check by name. It assumes nothing about
+//! the plugin beyond protocol v1: not the key type, not what the reference
+//! means.
+//!
+//! ```no_run
+//! use sigstore_kms_conformance::{run, Config};
+//!
+//! let report = run(&Config::new("localkms:///tmp/conformance/key.pem"), |result| {
+//!     eprintln!("{result}");
+//! })?;
+//! eprintln!("{}", report.summary());
+//! assert!(report.is_success());
+//! # Ok::<(), sigstore_kms_client::Error>(())
+//! ```
+//!
+//! The same suite runs as `cargo test --features signer_program --
+//! --key-resource-id NAME://REF` from this crate's directory, and as
+//! `sigstore-kms plugin check NAME://REF`.
+#![deny(missing_docs)]
+
+mod checks;
+mod message;
+mod procs;
+mod raw;
+mod report;
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+pub use checks::CHECKS;
+pub use report::{CheckResult, Outcome, Report};
+
+/// What to run the suite against, and how hard.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `NAME://REF`: the plugin and the key it is tested with. The key is
+    /// created when it does not exist.
+    pub key_reference: String,
+    /// Where to look for the plugin (`PATH` when `None`).
+    pub search_path: Option<OsString>,
+    /// Deadline of each plugin call.
+    pub timeout: Duration,
+    /// Size of the message of the streaming check.
+    pub large_message_bytes: u64,
+    /// How many calls run at once in the concurrency check.
+    pub concurrent_calls: usize,
+}
+
+impl Config {
+    /// The defaults: a 60 s deadline per call, a 32 MiB message, 8
+    /// concurrent calls.
+    pub fn new(key_reference: impl Into<String>) -> Self {
+        Config {
+            key_reference: key_reference.into(),
+            search_path: None,
+            timeout: Duration::from_secs(60),
+            large_message_bytes: 32 << 20,
+            concurrent_calls: 8,
+        }
+    }
+}
+
+/// Runs every check against the plugin of `config.key_reference`, calling
+/// `on_result` as each one ends.
+///
+/// Fails only when the plugin cannot be loaded at all (a malformed
+/// reference, a plugin not on the search path); everything else is a check
+/// result in the report.
+pub fn run(
+    config: &Config,
+    on_result: impl FnMut(&CheckResult),
+) -> Result<Report, sigstore_kms_client::Error> {
+    Ok(checks::Suite::load(config)?.run(on_result))
+}
