@@ -1,0 +1,296 @@
+//! ECDSA P-256 private keys in PEM files: reading any common encoding, and
+//! creating one atomically.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use p256::elliptic_curve::zeroize::Zeroizing;
+use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding, ObjectIdentifier};
+use p256::SecretKey;
+use pkcs8::{PrivateKeyInfo, SecretDocument};
+use rand_core::OsRng;
+use sec1::EcPrivateKey;
+
+/// A key file is a few hundred bytes; anything far larger is not a key.
+const MAX_KEY_FILE_SIZE: u64 = 64 * 1024;
+
+const PKCS8_LABEL: &str = "PRIVATE KEY";
+const SEC1_LABEL: &str = "EC PRIVATE KEY";
+const EC_PARAMETERS_LABEL: &str = "EC PARAMETERS";
+
+const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+
+/// Why a key file cannot be used. No variant carries key material.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    /// The key reference is empty.
+    #[error("empty key reference: use localkms:///absolute/path/key.pem or localkms://relative/path/key.pem")]
+    EmptyReference,
+    /// No file at the path.
+    #[error("key file {0} does not exist (createKey creates it, e.g. `cosign generate-key-pair --kms localkms://PATH`)")]
+    NotFound(PathBuf),
+    /// The file exists but cannot be read.
+    #[error("cannot read key file {path}: {source}")]
+    Read {
+        /// The key file.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: io::Error,
+    },
+    /// Too large to be a key.
+    #[error("key file {0} is larger than {MAX_KEY_FILE_SIZE} bytes; it is not a PEM private key")]
+    TooLarge(PathBuf),
+    /// No PEM private key block in the file.
+    #[error("key file {0} is not a PEM file with a private key")]
+    NotPem(PathBuf),
+    /// A PEM block that holds no usable private key.
+    #[error("key file {path} holds a {label:?} PEM block; expected an ECDSA P-256 key as \"PRIVATE KEY\" (PKCS#8) or \"EC PRIVATE KEY\" (SEC1)")]
+    UnsupportedBlock {
+        /// The key file.
+        path: PathBuf,
+        /// The label of its PEM block.
+        label: String,
+    },
+    /// A well-formed key of another kind.
+    #[error("key file {path} holds {kind}; localkms only uses ECDSA P-256 keys")]
+    WrongKeyType {
+        /// The key file.
+        path: PathBuf,
+        /// What it holds, in words.
+        kind: String,
+    },
+    /// The PEM block does not decode as a key.
+    #[error("key file {path} holds a malformed {label:?} block: {reason}")]
+    Malformed {
+        /// The key file.
+        path: PathBuf,
+        /// The label of its PEM block.
+        label: &'static str,
+        /// The decoder's description of the problem (never the bytes).
+        reason: String,
+    },
+    /// Writing the new key failed.
+    #[error("cannot create key file {path}: {source}")]
+    Create {
+        /// The key file.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: io::Error,
+    },
+    /// Encoding the new key failed.
+    #[error("cannot encode the new key: {0}")]
+    Encode(String),
+}
+
+/// Where a key came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// The file was already there.
+    Existing,
+    /// This process wrote it.
+    Created,
+    /// Another process wrote it while this one was creating it.
+    CreatedConcurrently,
+}
+
+/// The key file a key reference names (a path, relative to the working
+/// directory unless absolute).
+pub fn key_path(key_resource_id: &str) -> Result<PathBuf, KeyFileError> {
+    if key_resource_id.is_empty() {
+        return Err(KeyFileError::EmptyReference);
+    }
+    Ok(PathBuf::from(key_resource_id))
+}
+
+/// Reads the P-256 private key in `path`.
+pub fn load(path: &Path) -> Result<SecretKey, KeyFileError> {
+    let text = read_text(path)?;
+    let (label, der) = private_key_block(path, &text)?;
+    decode(path, label, &der)
+}
+
+/// Loads the key in `path`, or creates one there when there is none.
+///
+/// The new key goes to a temporary file (mode 0600) in the same directory,
+/// which is then linked into place only if `path` still does not exist: the
+/// key file is never seen half-written and never replaced. When processes
+/// race, one key wins and every one of them returns it.
+pub fn load_or_create(path: &Path) -> Result<(SecretKey, Origin), KeyFileError> {
+    match load(path) {
+        Ok(key) => return Ok((key, Origin::Existing)),
+        Err(KeyFileError::NotFound(_)) => {}
+        Err(err) => return Err(err),
+    }
+    let create_error = |source| KeyFileError::Create {
+        path: path.to_owned(),
+        source,
+    };
+    let key = SecretKey::random(&mut OsRng);
+    let pem = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|err| KeyFileError::Encode(err.to_string()))?;
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".localkms-").suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        builder.permissions(fs::Permissions::from_mode(0o600));
+    }
+    let mut temp = builder.tempfile_in(dir).map_err(create_error)?;
+    temp.write_all(pem.as_bytes()).map_err(create_error)?;
+    temp.as_file().sync_all().map_err(create_error)?;
+    match temp.persist_noclobber(path) {
+        Ok(_) => {
+            sync_dir(dir);
+            Ok((key, Origin::Created))
+        }
+        Err(err) if err.error.kind() == io::ErrorKind::AlreadyExists => {
+            Ok((load(path)?, Origin::CreatedConcurrently))
+        }
+        Err(err) => Err(create_error(err.error)),
+    }
+}
+
+/// Makes the new directory entry durable. Best effort: the key is already
+/// in place and readable, so a failure here does not fail the call.
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(dir) = File::open(dir) {
+        let _ = dir.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+fn read_text(path: &Path) -> Result<Zeroizing<String>, KeyFileError> {
+    let read_error = |source: io::Error| match source.kind() {
+        io::ErrorKind::NotFound => KeyFileError::NotFound(path.to_owned()),
+        _ => KeyFileError::Read {
+            path: path.to_owned(),
+            source,
+        },
+    };
+    let file = File::open(path).map_err(read_error)?;
+    let mut bytes = Zeroizing::new(Vec::new());
+    file.take(MAX_KEY_FILE_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_KEY_FILE_SIZE {
+        return Err(KeyFileError::TooLarge(path.to_owned()));
+    }
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => Ok(Zeroizing::new(text.to_owned())),
+        Err(_) => Err(KeyFileError::NotPem(path.to_owned())),
+    }
+}
+
+/// The first PEM block that is not `EC PARAMETERS` (which
+/// `openssl ecparam -genkey` writes before the key), decoded.
+fn private_key_block(path: &Path, text: &str) -> Result<(String, SecretDocument), KeyFileError> {
+    const BEGIN: &str = "-----BEGIN ";
+    let mut rest = text;
+    while let Some(start) = rest.find(BEGIN) {
+        let block = &rest[start..];
+        let label_end = block[BEGIN.len()..]
+            .find("-----")
+            .ok_or_else(|| KeyFileError::NotPem(path.to_owned()))?;
+        let label = &block[BEGIN.len()..BEGIN.len() + label_end];
+        let end_marker = format!("-----END {label}-----");
+        let end = block
+            .find(&end_marker)
+            .ok_or_else(|| KeyFileError::NotPem(path.to_owned()))?
+            + end_marker.len();
+        if label != EC_PARAMETERS_LABEL {
+            return match SecretDocument::from_pem(&block[..end]) {
+                Ok((label, der)) => Ok((label.to_owned(), der)),
+                Err(_) => Err(KeyFileError::NotPem(path.to_owned())),
+            };
+        }
+        rest = &block[end..];
+    }
+    Err(KeyFileError::NotPem(path.to_owned()))
+}
+
+fn decode(path: &Path, label: String, der: &SecretDocument) -> Result<SecretKey, KeyFileError> {
+    let malformed = |label, reason: String| KeyFileError::Malformed {
+        path: path.to_owned(),
+        label,
+        reason,
+    };
+    let wrong_type = |kind: String| KeyFileError::WrongKeyType {
+        path: path.to_owned(),
+        kind,
+    };
+    match label.as_str() {
+        PKCS8_LABEL => {
+            let info = PrivateKeyInfo::try_from(der.as_bytes())
+                .map_err(|err| malformed(PKCS8_LABEL, err.to_string()))?;
+            let algorithm = info.algorithm.oid;
+            if algorithm != EC_PUBLIC_KEY {
+                return Err(wrong_type(algorithm_name(algorithm)));
+            }
+            match info.algorithm.parameters_oid() {
+                Ok(curve) if curve == P256 => {}
+                Ok(curve) => return Err(wrong_type(format!("an EC key on {}", curve_name(curve)))),
+                Err(err) => return Err(malformed(PKCS8_LABEL, err.to_string())),
+            }
+            SecretKey::from_pkcs8_der(der.as_bytes())
+                .map_err(|err| malformed(PKCS8_LABEL, err.to_string()))
+        }
+        SEC1_LABEL => {
+            let key = EcPrivateKey::try_from(der.as_bytes())
+                .map_err(|err| malformed(SEC1_LABEL, err.to_string()))?;
+            match key
+                .parameters
+                .and_then(|parameters| parameters.named_curve())
+            {
+                Some(curve) if curve == P256 => {}
+                Some(curve) => {
+                    return Err(wrong_type(format!("an EC key on {}", curve_name(curve))))
+                }
+                // Without parameters the curve is implied; the key size
+                // check below still rejects other curves' keys.
+                None => {}
+            }
+            SecretKey::from_sec1_der(der.as_bytes())
+                .map_err(|err| malformed(SEC1_LABEL, err.to_string()))
+        }
+        "RSA PRIVATE KEY" => Err(wrong_type("an RSA key".to_owned())),
+        "ENCRYPTED PRIVATE KEY" => Err(wrong_type(
+            "an encrypted key (decrypt it first, e.g. `openssl pkey -in KEY -out PLAIN`)"
+                .to_owned(),
+        )),
+        "PUBLIC KEY" => Err(wrong_type("a public key, not a private key".to_owned())),
+        _ => Err(KeyFileError::UnsupportedBlock {
+            path: path.to_owned(),
+            label,
+        }),
+    }
+}
+
+fn algorithm_name(oid: ObjectIdentifier) -> String {
+    match oid.to_string().as_str() {
+        "1.2.840.113549.1.1.1" | "1.2.840.113549.1.1.10" => "an RSA key".to_owned(),
+        "1.3.101.112" => "an Ed25519 key".to_owned(),
+        "1.3.101.113" => "an Ed448 key".to_owned(),
+        "1.3.101.110" => "an X25519 key".to_owned(),
+        other => format!("a key of algorithm {other}"),
+    }
+}
+
+fn curve_name(oid: ObjectIdentifier) -> String {
+    match oid.to_string().as_str() {
+        "1.3.132.0.34" => "P-384".to_owned(),
+        "1.3.132.0.35" => "P-521".to_owned(),
+        "1.3.132.0.10" => "secp256k1".to_owned(),
+        other => format!("curve {other}"),
+    }
+}
