@@ -1,0 +1,466 @@
+//! The host against throwaway plugins, one per error path, plus what a
+//! well-behaved plugin sees (argv, stdin).
+#![cfg(unix)]
+
+mod common;
+
+use std::io::{self, Read};
+use std::time::{Duration, Instant, SystemTime};
+
+use common::{answer, b64, p256_pem, Plugins, KEY_REF};
+use sigstore_kms_client::{
+    CallOptions, Client, Error, ExecutionFailure, HashFunc, KeyAlgorithm, MethodName,
+    ResponseProblem,
+};
+use sigstore_kms_protocol::{
+    InitOptions, MessageOptions, MethodArgs, PluginArgs, ResponseError, RpcOptions,
+    SignMessageArgs,
+};
+
+const SIGN_OK: &str = r#"{"signMessage":{"signature":"MAY="}}"#;
+
+fn none() -> CallOptions {
+    CallOptions::new()
+}
+
+/// A message of `len` bytes that is never held in memory whole.
+fn big_message(len: u64) -> impl Read + Send {
+    io::repeat(0x5a).take(len)
+}
+
+#[test]
+fn garbage_stdout_is_an_unparseable_execution_error() {
+    let plugins = Plugins::new();
+    let client = plugins.client("echo 'this is not json'; echo 'oops' >&2");
+    match client.default_algorithm(&none()).unwrap_err() {
+        Error::Execution {
+            method: MethodName::DefaultAlgorithm,
+            failure: ExecutionFailure::UnparseableOutput { .. },
+            stderr,
+            ..
+        } => assert_eq!(stderr.as_deref(), Some("oops\n")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn empty_stdout_is_an_execution_error_that_says_so() {
+    let plugins = Plugins::new();
+    let client = plugins.client("exit 0");
+    let err = client.supported_algorithms(&none()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Execution {
+                failure: ExecutionFailure::EmptyOutput { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("empty stdout"), "{err}");
+}
+
+#[test]
+fn error_message_is_carried_verbatim_whatever_the_exit_status() {
+    let plugins = Plugins::new();
+    let message = r#"key \"k\" not found: <permission denied> & more"#;
+    let client = plugins.client(&format!(
+        "printf '%s' '{{\"errorMessage\":\"{message}\",\"publicKey\":{{}}}}'; exit 1"
+    ));
+    match client.public_key(&none()).unwrap_err() {
+        Error::Plugin { method, message } => {
+            assert_eq!(method, MethodName::PublicKey);
+            assert_eq!(message, r#"key "k" not found: <permission denied> & more"#);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn valid_answer_with_nonzero_exit_is_used() {
+    let plugins = Plugins::new();
+    let client = plugins.client(&format!(
+        "{}; exit 3",
+        answer(r#"{"defaultAlgorithm":{"defaultAlgorithm":"ecdsa-p256-sha256"}}"#)
+    ));
+    assert_eq!(client.default_algorithm(&none()).unwrap(), "ecdsa-p256-sha256");
+}
+
+#[test]
+fn death_by_signal_is_reported_as_such_even_after_a_valid_answer() {
+    let plugins = Plugins::new();
+    let client = plugins.client(&format!("{}; kill -9 $$", answer(SIGN_OK)));
+    match client.sign_message(&b"m"[..], &none()).unwrap_err() {
+        Error::Execution {
+            failure: ExecutionFailure::KilledBySignal { signal },
+            ..
+        } => assert_eq!(signal, 9),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn hang_past_the_deadline_is_killed_and_returns_promptly() {
+    let plugins = Plugins::new();
+    let client = plugins.client("exec sleep 60");
+    let start = Instant::now();
+    let err = client
+        .default_algorithm(&CallOptions::new().timeout(Duration::from_secs(1)))
+        .unwrap_err();
+    assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
+    assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
+    assert!(start.elapsed() >= Duration::from_millis(900));
+}
+
+#[test]
+fn default_timeout_applies_to_calls_without_a_deadline() {
+    let plugins = Plugins::new();
+    let exe = plugins.script("sigstore-kms-slow", "exec sleep 60");
+    let client = Client::builder()
+        .default_timeout(Duration::from_millis(500))
+        .with_executable(exe, KEY_REF);
+    let start = Instant::now();
+    let err = client.public_key(&none()).unwrap_err();
+    assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn deadline_kills_every_process_the_plugin_started() {
+    let plugins = Plugins::new();
+    let pid_file = plugins.path("grandchild.pid");
+    let client = plugins.client(&format!(
+        "sleep 60 & echo $! > '{}'; wait",
+        pid_file.display()
+    ));
+    let start = Instant::now();
+    let err = client
+        .sign_message(big_message(1 << 20), &CallOptions::new().timeout(Duration::from_secs(1)))
+        .unwrap_err();
+    assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+    let grandchild = common::read_pid(&pid_file);
+    assert!(common::wait_gone(grandchild), "grandchild {grandchild} survived");
+}
+
+#[test]
+fn deadline_already_past_fails_without_starting_the_plugin() {
+    let plugins = Plugins::new();
+    let marker = plugins.path("started");
+    let client = plugins.client(&format!("touch '{}'; {}", marker.display(), answer(SIGN_OK)));
+    let past = SystemTime::now() - Duration::from_secs(1);
+    let err = client
+        .sign_message(&b"m"[..], &CallOptions::new().deadline(past))
+        .unwrap_err();
+    assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
+    assert!(!marker.exists(), "the plugin was started");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn lingering_child_holding_stdout_does_not_hold_the_call() {
+    let plugins = Plugins::new();
+    let pid_file = plugins.path("lingering.pid");
+    let client = plugins.client(&format!(
+        "sleep 60 & echo $! > '{}'; {}; exit 0",
+        pid_file.display(),
+        answer(SIGN_OK)
+    ));
+    let start = Instant::now();
+    let signature = client.sign_message(&b"m"[..], &none()).unwrap();
+    assert_eq!(signature, [0x30, 0x06]);
+    assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
+    let lingering = common::read_pid(&pid_file);
+    assert!(common::wait_gone(lingering), "lingering child {lingering} survived");
+}
+
+#[test]
+fn stdout_flood_fails_at_the_limit() {
+    let plugins = Plugins::new();
+    let exe = plugins.script("sigstore-kms-flood", "exec yes 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'");
+    let client = Client::builder()
+        .stdout_limit(256 * 1024)
+        .with_executable(exe, KEY_REF);
+    let start = Instant::now();
+    let err = client.default_algorithm(&none()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Execution {
+                failure: ExecutionFailure::OutputTooLarge { limit: 262144 },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn answer_without_reading_a_large_stdin_is_used() {
+    let plugins = Plugins::new();
+    let client = plugins.client(&answer(SIGN_OK));
+    let signature = client.sign_message(big_message(64 << 20), &none()).unwrap();
+    assert_eq!(signature, [0x30, 0x06]);
+    client
+        .verify_signature(&[1, 2], big_message(64 << 20), &none())
+        .unwrap_err();
+}
+
+#[test]
+fn plugin_writing_much_before_reading_stdin_does_not_deadlock() {
+    let plugins = Plugins::new();
+    // 1 MiB of padding to stdout (JSON allows whitespace) before reading
+    // anything, then the whole message, then the answer.
+    let client = plugins.client(&format!(
+        "head -c 1048576 /dev/zero | tr '\\0' ' '; wc -c > '{}'; {}",
+        plugins.path("count").display(),
+        answer(SIGN_OK)
+    ));
+    client.sign_message(big_message(8 << 20), &none()).unwrap();
+    let count = std::fs::read_to_string(plugins.path("count")).unwrap();
+    assert_eq!(count.trim(), (8u64 << 20).to_string());
+}
+
+#[test]
+fn missing_or_ill_typed_method_object_is_a_response_error() {
+    let plugins = Plugins::new();
+    let client = plugins.client(&answer(r#"{"signMessage":{"signature":"MAY="}}"#));
+    match client.public_key(&none()).unwrap_err() {
+        Error::Response {
+            method: MethodName::PublicKey,
+            problem: ResponseProblem::Protocol(ResponseError::MissingResult(_)),
+            ..
+        } => {}
+        other => panic!("{other:?}"),
+    }
+
+    let plugins = Plugins::new();
+    let client = plugins.client(&answer(r#"{"defaultAlgorithm":{"defaultAlgorithm":5}}"#));
+    match client.default_algorithm(&none()).unwrap_err() {
+        Error::Response {
+            problem: ResponseProblem::Protocol(ResponseError::InvalidResult { .. }),
+            ..
+        } => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn bad_pem_is_a_response_error() {
+    let plugins = Plugins::new();
+    let not_pem = b64(b"-----BEGIN PUBLIC KEY-----\nnonsense\n-----END PUBLIC KEY-----\n");
+    let client = plugins.client(&answer(&format!(
+        r#"{{"createKey":{{"publicKeyPEM":"{not_pem}"}}}}"#
+    )));
+    match client.create_key("ecdsa-p256-sha256", &none()).unwrap_err() {
+        Error::Response {
+            method: MethodName::CreateKey,
+            problem: ResponseProblem::PublicKey(_),
+            ..
+        } => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn public_key_is_parsed() {
+    let plugins = Plugins::new();
+    let client = plugins.client(&answer(&format!(
+        r#"{{"publicKey":{{"publicKeyPEM":"{}"}}}}"#,
+        b64(p256_pem().as_bytes())
+    )));
+    let key = client.public_key(&none()).unwrap();
+    assert_eq!(key.algorithm(), &KeyAlgorithm::EcdsaP256);
+    assert_eq!(key.to_pem(), p256_pem());
+}
+
+#[test]
+fn invalid_name_is_refused_before_lookup() {
+    let err = Client::builder()
+        .search_path("/usr/bin:/bin")
+        .load("foobar/../../usr/bin/echo://key")
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidPluginName { .. }), "{err:?}");
+    let err = Client::load("no-separator", HashFunc::SHA256).unwrap_err();
+    assert!(matches!(err, Error::InvalidKeyReference { .. }), "{err:?}");
+}
+
+#[test]
+fn missing_plugin_names_the_executable_searched_for() {
+    let plugins = Plugins::new();
+    let err = Client::builder()
+        .search_path(plugins.dir.path())
+        .load("nosuch://key")
+        .unwrap_err();
+    match &err {
+        Error::PluginNotFound {
+            executable,
+            search_path,
+        } => {
+            assert_eq!(executable, "sigstore-kms-nosuch");
+            assert_eq!(search_path, plugins.dir.path().as_os_str());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("sigstore-kms-nosuch"));
+}
+
+#[test]
+fn plugin_on_the_search_path_is_found_and_given_the_key_resource_id() {
+    let plugins = Plugins::new();
+    plugins.script(
+        "sigstore-kms-found",
+        &format!("printf '%s' \"$2\" > '{}'; {}", plugins.path("args").display(), answer(SIGN_OK)),
+    );
+    let client = Client::builder()
+        .search_path(plugins.dir.path())
+        .hash_func(HashFunc::SHA512)
+        .load("found://projects/p/keys/k")
+        .unwrap();
+    assert_eq!(client.executable(), plugins.path("sigstore-kms-found"));
+    client.sign_message(&b"m"[..], &none()).unwrap();
+    let args = std::fs::read_to_string(plugins.path("args")).unwrap();
+    let args = PluginArgs::from_json(&args).unwrap();
+    assert_eq!(args.init_options.key_resource_id, "projects/p/keys/k");
+    assert_eq!(args.init_options.hash_func, HashFunc::SHA512);
+}
+
+fn recording_plugin(plugins: &Plugins, reply: &str) -> Client {
+    plugins.client(&format!(
+        "echo $# > '{dir}/argc'; printf '%s' \"$1\" > '{dir}/argv1'; printf '%s' \"$2\" > '{dir}/argv2'; \
+         cat > '{dir}/stdin'; {reply}",
+        dir = plugins.dir.path().display(),
+        reply = answer(reply)
+    ))
+}
+
+#[test]
+fn argv_is_version_and_go_encoded_args_and_stdin_is_the_message() {
+    let plugins = Plugins::new();
+    let client = recording_plugin(&plugins, SIGN_OK);
+    let message: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    client.sign_message(&message[..], &none()).unwrap();
+
+    let read = |name: &str| std::fs::read(plugins.path(name)).unwrap();
+    assert_eq!(read("argc"), b"2\n");
+    assert_eq!(read("argv1"), b"v1");
+    let expected = PluginArgs::new(
+        InitOptions::new(KEY_REF, HashFunc::SHA256),
+        MethodArgs::SignMessage(SignMessageArgs::new(
+            RpcOptions::go_defaults(),
+            MessageOptions::default(),
+        )),
+    )
+    .to_json()
+    .unwrap();
+    assert_eq!(String::from_utf8(read("argv2")).unwrap(), expected);
+    assert!(read("stdin") == message, "stdin differs from the message");
+}
+
+#[test]
+fn call_options_reach_the_plugin_and_stdin_is_empty_without_a_message() {
+    let plugins = Plugins::new();
+    let client = recording_plugin(&plugins, SIGN_OK);
+    let deadline = SystemTime::now() + Duration::from_secs(120);
+    client
+        .sign_digest(
+            &[0xab; 48],
+            HashFunc::SHA384,
+            &CallOptions::new()
+                .deadline(deadline)
+                .key_version("7")
+                .remote_verification(true),
+        )
+        .unwrap();
+    assert_eq!(std::fs::read(plugins.path("stdin")).unwrap(), b"");
+    let args = std::fs::read_to_string(plugins.path("argv2")).unwrap();
+    let MethodArgs::SignMessage(sign) = PluginArgs::from_json(&args).unwrap().method else {
+        panic!("{args}");
+    };
+    let options = sign.sign_options;
+    assert_eq!(options.message_options.digest, Some(vec![0xab; 48]));
+    assert_eq!(options.message_options.hash_func, Some(HashFunc::SHA384));
+    assert_eq!(options.rpc_options.key_version(), "7");
+    assert!(options.rpc_options.remote_verification());
+    let sent = options.rpc_options.ctx_deadline.unwrap();
+    let expected = sigstore_kms_protocol::OffsetDateTime::from(deadline);
+    assert!((sent - expected).abs() < time_tolerance(), "{sent} vs {expected}");
+
+    let plugins = Plugins::new();
+    let client = recording_plugin(
+        &plugins,
+        r#"{"supportedAlgorithms":{"supportedAlgorithms":["a","b"]}}"#,
+    );
+    assert_eq!(client.supported_algorithms(&none()).unwrap(), ["a", "b"]);
+    assert_eq!(std::fs::read(plugins.path("stdin")).unwrap(), b"");
+}
+
+fn time_tolerance() -> std::time::Duration {
+    Duration::from_millis(1)
+}
+
+#[test]
+fn message_read_failure_fails_the_call_and_kills_the_plugin() {
+    struct Failing(usize);
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0 == 0 {
+                return Err(io::Error::other("disk on fire"));
+            }
+            let n = buf.len().min(self.0);
+            buf[..n].fill(1);
+            self.0 -= n;
+            Ok(n)
+        }
+    }
+    let plugins = Plugins::new();
+    let client = plugins.client(&format!("cat > /dev/null; {}", answer(SIGN_OK)));
+    match client.sign_message(Failing(100_000), &none()).unwrap_err() {
+        Error::Message(error) => assert_eq!(error.to_string(), "disk on fire"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn captured_stderr_keeps_only_the_tail() {
+    let plugins = Plugins::new();
+    let client = plugins.client(
+        "head -c 20000 /dev/zero | tr '\\0' 'x' >&2; echo ' the-end' >&2; echo garbage",
+    );
+    match client.default_algorithm(&none()).unwrap_err() {
+        Error::Execution {
+            stderr: Some(stderr),
+            ..
+        } => {
+            assert!(stderr.len() <= 4096, "{}", stderr.len());
+            assert!(stderr.ends_with("x the-end\n"), "{stderr:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn clones_are_usable_from_many_threads_at_once() {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<Client>();
+    assert_send_sync::<sigstore_kms_client::PluginSigner>();
+
+    let plugins = Plugins::new();
+    let client = plugins.client(&format!("cat > /dev/null; {}", answer(SIGN_OK)));
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            let client = client.clone();
+            scope.spawn(move || {
+                for _ in 0..10 {
+                    assert_eq!(
+                        client.sign_message(big_message(100_000), &none()).unwrap(),
+                        [0x30, 0x06]
+                    );
+                }
+            });
+        }
+    });
+}
