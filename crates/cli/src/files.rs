@@ -30,7 +30,7 @@ pub fn open_blob(path: &Path) -> Result<Box<dyn Read + Send>, CliError> {
 }
 
 /// The signature given to `verify-blob --signature`: a file holding the
-/// base64 signature (or the raw DER bytes), or the base64 text itself.
+/// base64 signature (or the raw bytes), or the base64 text itself.
 pub fn read_signature(argument: &str) -> Result<Vec<u8>, CliError> {
     let path = Path::new(argument);
     let bytes = match std::fs::read(path) {
@@ -48,19 +48,14 @@ pub fn read_signature(argument: &str) -> Result<Vec<u8>, CliError> {
             })
         }
     };
-    if let Some(decoded) = decode_base64(&bytes) {
-        return Ok(decoded);
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(CliError::Signature {
+            reason: format!("{} is empty", path.display()),
+        });
     }
-    // Raw DER: an ASN.1 SEQUENCE, as `openssl dgst -sign` writes it.
-    if bytes.first() == Some(&0x30) {
-        return Ok(bytes);
-    }
-    Err(CliError::Signature {
-        reason: format!(
-            "{} holds neither a base64 signature nor a DER one",
-            path.display()
-        ),
-    })
+    // Base64 text as cosign writes it, else the raw bytes (DER ECDSA as
+    // `openssl dgst -sign` writes it, or an RSA signature).
+    Ok(decode_base64(&bytes).unwrap_or(bytes))
 }
 
 fn decode_base64(bytes: &[u8]) -> Option<Vec<u8>> {
@@ -137,9 +132,9 @@ mod tests {
     #[test]
     fn unreadable_signature_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let junk = dir.path().join("junk");
-        std::fs::write(&junk, b"\x01\x02 not a signature").unwrap();
-        assert!(read_signature(junk.to_str().unwrap()).is_err());
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, b" \n").unwrap();
+        assert!(read_signature(empty.to_str().unwrap()).is_err());
         assert!(read_signature("no/such/file/and not base64!").is_err());
         assert!(read_signature(dir.path().to_str().unwrap()).is_err());
     }
