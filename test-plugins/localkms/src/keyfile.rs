@@ -1,7 +1,7 @@
 //! ECDSA P-256 private keys in PEM files: reading any common encoding, and
 //! creating one atomically.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -109,8 +109,8 @@ pub fn key_path(key_resource_id: &str) -> Result<PathBuf, KeyFileError> {
 /// Reads the P-256 private key in `path`.
 pub fn load(path: &Path) -> Result<SecretKey, KeyFileError> {
     let text = read_text(path)?;
-    let (label, der) = private_key_block(path, &text)?;
-    decode(path, label, &der)
+    let (label, block) = private_key_block(path, &text)?;
+    decode(path, label, block)
 }
 
 /// Loads the key in `path`, or creates one there when there is none.
@@ -142,7 +142,7 @@ pub fn load_or_create(path: &Path) -> Result<(SecretKey, Origin), KeyFileError> 
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        builder.permissions(fs::Permissions::from_mode(0o600));
+        builder.permissions(std::fs::Permissions::from_mode(0o600));
     }
     let mut temp = builder.tempfile_in(dir).map_err(create_error)?;
     temp.write_all(pem.as_bytes()).map_err(create_error)?;
@@ -192,9 +192,9 @@ fn read_text(path: &Path) -> Result<Zeroizing<String>, KeyFileError> {
     }
 }
 
-/// The first PEM block that is not `EC PARAMETERS` (which
-/// `openssl ecparam -genkey` writes before the key), decoded.
-fn private_key_block(path: &Path, text: &str) -> Result<(String, SecretDocument), KeyFileError> {
+/// The label and text of the first PEM block that is not `EC PARAMETERS`
+/// (which `openssl ecparam -genkey` writes before the key).
+fn private_key_block<'a>(path: &Path, text: &'a str) -> Result<(&'a str, &'a str), KeyFileError> {
     const BEGIN: &str = "-----BEGIN ";
     let mut rest = text;
     while let Some(start) = rest.find(BEGIN) {
@@ -209,28 +209,32 @@ fn private_key_block(path: &Path, text: &str) -> Result<(String, SecretDocument)
             .ok_or_else(|| KeyFileError::NotPem(path.to_owned()))?
             + end_marker.len();
         if label != EC_PARAMETERS_LABEL {
-            return match SecretDocument::from_pem(&block[..end]) {
-                Ok((label, der)) => Ok((label.to_owned(), der)),
-                Err(_) => Err(KeyFileError::NotPem(path.to_owned())),
-            };
+            return Ok((label, &block[..end]));
         }
         rest = &block[end..];
     }
     Err(KeyFileError::NotPem(path.to_owned()))
 }
 
-fn decode(path: &Path, label: String, der: &SecretDocument) -> Result<SecretKey, KeyFileError> {
+fn decode(path: &Path, label: &str, block: &str) -> Result<SecretKey, KeyFileError> {
     let malformed = |label, reason: String| KeyFileError::Malformed {
         path: path.to_owned(),
         label,
         reason,
     };
+    // The decoders' messages name positions and tags, never the bytes.
+    let der = |label| {
+        SecretDocument::from_pem(block)
+            .map(|(_, der)| der)
+            .map_err(|err| malformed(label, err.to_string()))
+    };
     let wrong_type = |kind: String| KeyFileError::WrongKeyType {
         path: path.to_owned(),
         kind,
     };
-    match label.as_str() {
+    match label {
         PKCS8_LABEL => {
+            let der = der(PKCS8_LABEL)?;
             let info = PrivateKeyInfo::try_from(der.as_bytes())
                 .map_err(|err| malformed(PKCS8_LABEL, err.to_string()))?;
             let algorithm = info.algorithm.oid;
@@ -246,6 +250,7 @@ fn decode(path: &Path, label: String, der: &SecretDocument) -> Result<SecretKey,
                 .map_err(|err| malformed(PKCS8_LABEL, err.to_string()))
         }
         SEC1_LABEL => {
+            let der = der(SEC1_LABEL)?;
             let key = EcPrivateKey::try_from(der.as_bytes())
                 .map_err(|err| malformed(SEC1_LABEL, err.to_string()))?;
             match key
@@ -271,7 +276,7 @@ fn decode(path: &Path, label: String, der: &SecretDocument) -> Result<SecretKey,
         "PUBLIC KEY" => Err(wrong_type("a public key, not a private key".to_owned())),
         _ => Err(KeyFileError::UnsupportedBlock {
             path: path.to_owned(),
-            label,
+            label: label.to_owned(),
         }),
     }
 }
