@@ -393,7 +393,7 @@ impl Suite {
             Err(err) => return fail(err),
         };
         let stalling = StallingMessage {
-            stall: Duration::from_secs(3),
+            stall: Duration::from_millis(1500),
             sent: false,
         };
         let result = self
