@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 
 ## test: everything a change must pass (formatting, lints, all tests, the
 ## conformance suite against localkms, and the Go interop tests when go is present)
-test: fmt-check clippy unit-test
+test: fmt-check clippy unit-test test-signer-program
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -15,4 +15,20 @@ clippy:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 unit-test:
+	$(CARGO) build --workspace --locked
 	$(CARGO) test --workspace --locked
+
+## test-signer-program: the conformance suite against localkms, with a key in
+## a fresh temporary directory
+test-signer-program:
+	$(CARGO) build --locked -p sigstore-kms-localkms
+	dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && cd crates/conformance && \
+	  PATH="$(CARGO_TARGET_DIR)/debug:$$PATH" \
+	  $(CARGO) test --locked --features signer_program --test signer_program -- \
+	    --key-resource-id "localkms://$$dir/key.pem"
+
+## demo: generate a key, sign, verify (through the plugin and with the PEM),
+## and show that a tampered file fails
+demo:
+	$(CARGO) build --locked -p sigstore-kms-cli -p sigstore-kms-localkms
+	crates/cli/demo.sh "$(CARGO_TARGET_DIR)/debug"
