@@ -75,6 +75,11 @@ impl Fault {
         })
     }
 
+    /// Whether any fault is switched on.
+    pub fn is_set(&self) -> bool {
+        self.target.is_some()
+    }
+
     /// The mode that applies to a call of `method` (`None`: the method
     /// could not be read from the arguments).
     fn mode_for(&self, method: Option<&str>) -> Option<Mode> {

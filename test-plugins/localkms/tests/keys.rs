@@ -8,7 +8,8 @@ use std::sync::{Arc, Barrier};
 
 use p256::pkcs8::{DecodePrivateKey as _, EncodePublicKey as _, LineEnding};
 use sigstore_kms_protocol::{
-    HashFunc, MethodArgs, MethodName, MethodResp, PublicKeyArgs, RpcOptions,
+    CreateKeyArgs, HashFunc, InitOptions, MethodArgs, MethodName, MethodResp, PluginArgs,
+    PublicKeyArgs, RpcOptions,
 };
 use support::{create_key, run, run_json, secret_lines};
 
@@ -101,20 +102,36 @@ fn concurrent_creators_all_return_the_one_key() {
             let dir = Arc::clone(&dir);
             let start = Arc::clone(&start);
             std::thread::spawn(move || {
+                let json = PluginArgs::new(
+                    InitOptions::new("raced.pem", HashFunc::SHA256),
+                    MethodArgs::CreateKey(CreateKeyArgs::new(support::ALGORITHM, None)),
+                )
+                .to_json()
+                .unwrap();
                 start.wait();
-                create_key(dir.path(), "raced.pem")
+                let debug = [("SIGSTORE_KMS_LOCALKMS_DEBUG", "1")];
+                let call = run_json(dir.path(), &json, b"", &debug);
+                match call.success(MethodName::CreateKey) {
+                    MethodResp::CreateKey(created) => (
+                        String::from_utf8(created.public_key_pem).unwrap(),
+                        call.stderr().contains(": created "),
+                    ),
+                    other => panic!("{other:?}"),
+                }
             })
         })
         .collect();
-    let keys: Vec<String> = racers
+    let results: Vec<(String, bool)> = racers
         .into_iter()
         .map(|racer| racer.join().unwrap())
         .collect();
     let path = dir.path().join("raced.pem");
     let winner = expected_public_pem(&path);
-    for key in &keys {
+    for (key, _) in &results {
         assert_eq!(key, &winner, "every racer returns the key on disk");
     }
+    let creators = results.iter().filter(|(_, created)| *created).count();
+    assert_eq!(creators, 1, "exactly one racer wrote the key");
     #[cfg(unix)]
     assert_eq!(mode(&path), 0o600);
     let entries: Vec<_> = std::fs::read_dir(dir.path())
