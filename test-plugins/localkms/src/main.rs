@@ -16,7 +16,7 @@ use sigstore_kms_protocol::MethodArgs;
 
 fn main() {
     let fault = Fault::from_env();
-    if let Ok(fault) = fault.as_ref().filter(|fault| fault.is_set()) {
+    if let Some(fault) = fault.as_ref().ok().filter(|fault| fault.is_set()) {
         let args = sigstore_kms_handler::parse_args(std::env::args_os()).ok();
         let method = args.as_ref().map(|args| match &args.method {
             MethodArgs::Unknown(name) => name.as_str(),
