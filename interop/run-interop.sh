@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Interoperability with the Go reference (github.com/sigstore/sigstore, the
+# version pinned in interop/go.mod):
+#   1. the Go host drives our plugin: the reference's own conformance tests
+#      and our Go tests run against sigstore-kms-localkms;
+#   2. our host drives Go plugins: sigstore-kms-gokms, built with the
+#      reference's handler package.
+# Exits non-zero on the first failure.
+set -euo pipefail
+
+interop_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo_root="$(dirname "$interop_dir")"
+target_dir="${CARGO_TARGET_DIR:-$repo_root/target}"
+bin_dir="$interop_dir/bin"
+cargo="${CARGO:-cargo}"
+
+# Never fetch a Go toolchain, and fail rather than edit go.mod/go.sum: the
+# pinned versions and their checksums are the point of this directory.
+export GOTOOLCHAIN=local
+export GOFLAGS="${GOFLAGS:-} -mod=readonly"
+
+step() { printf '\n==> %s\n' "$*"; }
+die() { printf 'run-interop: %s\n' "$*" >&2; exit 1; }
+
+command -v go >/dev/null || die "go is not on PATH"
+command -v "$cargo" >/dev/null || die "$cargo is not on PATH"
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+step "build sigstore-kms-localkms"
+(cd "$repo_root" && "$cargo" build --locked -p sigstore-kms-localkms)
+[[ -x "$target_dir/debug/sigstore-kms-localkms" ]] ||
+    die "cargo built no $target_dir/debug/sigstore-kms-localkms"
+
+step "build sigstore-kms-gokms into $bin_dir"
+(cd "$interop_dir" && go build -o "$bin_dir/sigstore-kms-gokms" ./cmd/sigstore-kms-gokms)
+
+export PATH="$bin_dir:$target_dir/debug:$PATH"
+export SIGSTORE_KMS_PLUGIN_PATH="$bin_dir:$target_dir/debug"
+
+# The reference's conformance tests, unmodified, from the module cache: a
+# fresh key file per run, since they create the key themselves.
+reference_conformance() {
+    local name="$1" key_dir
+    key_dir="$(mktemp -d "$work/$name.XXXXXX")"
+    step "Go reference conformance tests against sigstore-kms-$name ($name://$key_dir/key.pem)"
+    (cd "$interop_dir" && go test -count=1 -tags=signer_program \
+        github.com/sigstore/sigstore/pkg/signature/kms/cliplugin \
+        -args -key-resource-id "$name://$key_dir/key.pem")
+}
+
+# ---------------------------------------------------------------------------
+# Go host, our plugins
+# ---------------------------------------------------------------------------
+reference_conformance localkms
+
+step "Go host tests (cliplugin.LoadSignerVerifier, kms.Get) against localkms and gokms"
+(cd "$interop_dir" && go test -count=1 ./...)
+
+# ---------------------------------------------------------------------------
+# Our host, Go plugins
+# ---------------------------------------------------------------------------
+# gokms must first pass the reference's own tests, so that a failure of our
+# host against it points at our host.
+reference_conformance gokms
+
+step "interop: all checks passed"
