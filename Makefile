@@ -32,3 +32,14 @@ test-signer-program:
 demo:
 	$(CARGO) build --locked -p sigstore-kms-cli -p sigstore-kms-localkms
 	crates/cli/demo.sh "$(CARGO_TARGET_DIR)/debug"
+
+## interop: the Go reference host (pinned in interop/go.mod) against our
+## plugins, and the Go plugin sigstore-kms-gokms checked for our host
+interop:
+	bash interop/run-interop.sh
+
+.PHONY: e2e-cosign
+## e2e-cosign: pinned cosign releases, installed into .tools/bin, generate a
+## key, sign and verify blobs offline through localkms
+e2e-cosign:
+	bash interop/e2e-cosign.sh
