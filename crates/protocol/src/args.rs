@@ -134,8 +134,9 @@ pub enum MethodArgs {
     /// A `methodName` this version does not know (possibly empty). A plugin
     /// answers "unsupported method".
     Unknown(String),
-    /// A known `methodName` sent without its arguments object (or with
-    /// `null`).
+    /// A known `methodName` that takes arguments sent without its arguments
+    /// object (or with `null`). `defaultAlgorithm` and `supportedAlgorithms`
+    /// take none, so their object may be left out.
     MissingArguments(MethodName),
 }
 
@@ -274,13 +275,16 @@ impl<'de> Deserialize<'de> for PluginArgs {
         let method = match wire.method_name.parse::<MethodName>() {
             Err(_) => MethodArgs::Unknown(wire.method_name),
             Ok(name) => {
+                // The two methods without arguments need no object: a Go
+                // host may leave it out (the reference's own tests do), and
+                // its absence loses nothing.
                 let args = match name {
-                    MethodName::DefaultAlgorithm => {
-                        wire.default_algorithm.map(MethodArgs::DefaultAlgorithm)
-                    }
-                    MethodName::SupportedAlgorithms => wire
-                        .supported_algorithms
-                        .map(MethodArgs::SupportedAlgorithms),
+                    MethodName::DefaultAlgorithm => Some(MethodArgs::DefaultAlgorithm(
+                        wire.default_algorithm.unwrap_or_default(),
+                    )),
+                    MethodName::SupportedAlgorithms => Some(MethodArgs::SupportedAlgorithms(
+                        wire.supported_algorithms.unwrap_or_default(),
+                    )),
                     MethodName::CreateKey => wire.create_key.map(MethodArgs::CreateKey),
                     MethodName::PublicKey => wire.public_key.map(MethodArgs::PublicKey),
                     MethodName::SignMessage => wire.sign_message.map(MethodArgs::SignMessage),

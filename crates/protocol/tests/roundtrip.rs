@@ -95,7 +95,12 @@ fn method_args() -> impl Strategy<Value = MethodArgs> {
                 .parse::<MethodName>()
                 .is_err())
             .prop_map(MethodArgs::Unknown),
-        method.prop_map(MethodArgs::MissingArguments),
+        method
+            .prop_filter("takes arguments", |m| !matches!(
+                m,
+                MethodName::DefaultAlgorithm | MethodName::SupportedAlgorithms
+            ))
+            .prop_map(MethodArgs::MissingArguments),
     ]
 }
 
