@@ -151,8 +151,8 @@ cosign_bundle_round_trip() {
     cd "$repo_root"
 }
 
-step "build sigstore-kms-localkms"
-(cd "$repo_root" && "$cargo" build --locked -p sigstore-kms-localkms)
+step "build sigstore-kms-localkms and sigstore-kms"
+(cd "$repo_root" && "$cargo" build --locked -p sigstore-kms-localkms -p sigstore-kms-cli)
 [[ -x "$target_dir/debug/sigstore-kms-localkms" ]] ||
     die "cargo built no $target_dir/debug/sigstore-kms-localkms"
 export PATH="$target_dir/debug:$PATH"
@@ -199,5 +199,30 @@ cross_verify() {
 }
 cross_verify "$cosign_v3" "$COSIGN_V3_VERSION" "$v2_dir"
 cross_verify "$cosign_v2" "$COSIGN_V2_VERSION" "$v3_dir"
+
+# sigstore-kms and cosign, both ways, on the same localkms key: what one
+# signs, the other verifies, through the plugin and with the PEM.
+tools_across() {
+    local cosign="$1" label="$2" dir="$3" key verifier
+    key="localkms://$dir/key.pem"
+    cd "$dir"
+    printf 'a blob signed by sigstore-kms for cosign %s\n' "$label" >ours.txt
+    step "sigstore-kms sign-blob, then cosign $label verify-blob"
+    sigstore-kms sign-blob --key "$key" --output-signature ours.sig ours.txt
+    for verifier in "$key" cosign.pub; do
+        "$cosign" verify-blob --key "$verifier" --insecure-ignore-tlog=true \
+            --signature ours.sig ours.txt
+    done
+    step "cosign $label sign-blob (blob.sig), then sigstore-kms verify-blob"
+    for verifier in "$key" cosign.pub; do
+        sigstore-kms verify-blob --key "$verifier" --signature blob.sig blob.txt
+        if sigstore-kms verify-blob --key "$verifier" --signature blob.sig tampered.txt 2>/dev/null; then
+            die "sigstore-kms verify-blob --key $verifier accepted a tampered blob"
+        fi
+    done
+    cd "$repo_root"
+}
+tools_across "$cosign_v3" "$COSIGN_V3_VERSION" "$v3_dir"
+tools_across "$cosign_v2" "$COSIGN_V2_VERSION" "$v2_dir"
 
 step "e2e-cosign: all checks passed"

@@ -65,4 +65,37 @@ step "Go host tests (cliplugin.LoadSignerVerifier, kms.Get) against localkms and
 # host against it points at our host.
 reference_conformance gokms
 
+step "build sigstore-kms (the CLI) and the conformance suite"
+(cd "$repo_root" && "$cargo" build --locked -p sigstore-kms-cli)
+
+gokms_dir="$(mktemp -d "$work/gokms-suite.XXXXXX")"
+step "our conformance suite against sigstore-kms-gokms (gokms://$gokms_dir/key.pem)"
+(cd "$repo_root/crates/conformance" && "$cargo" test --locked --features signer_program \
+    --test signer_program -- --key-resource-id "gokms://$gokms_dir/key.pem")
+
+cli_dir="$(mktemp -d "$work/gokms-cli.XXXXXX")"
+key="gokms://$cli_dir/key.pem"
+printf 'a blob signed by a Go plugin through the Rust host\n' >"$cli_dir/blob.txt"
+step "sigstore-kms generate-key-pair / public-key / sign-blob / verify-blob with $key"
+(
+    cd "$cli_dir"
+    sigstore-kms generate-key-pair --kms "$key"
+    grep -q 'BEGIN PUBLIC KEY' cosign.pub || die "cosign.pub holds no public key"
+    sigstore-kms public-key --key "$key" --outfile fetched.pub
+    cmp cosign.pub fetched.pub || die "public-key differs from what generate-key-pair wrote"
+    sigstore-kms sign-blob --key "$key" --output-signature blob.sig blob.txt
+    sigstore-kms verify-blob --key "$key" --signature blob.sig blob.txt
+    sigstore-kms verify-blob --key cosign.pub --signature blob.sig blob.txt
+    # An independent check: a P-384 key signs SHA-384 digests.
+    base64 -d blob.sig >blob.der
+    openssl dgst -sha384 -verify cosign.pub -signature blob.der blob.txt
+    printf 'tampered\n' >>blob.txt
+    for verifier in "$key" cosign.pub; do
+        if sigstore-kms verify-blob --key "$verifier" --signature blob.sig blob.txt 2>/dev/null; then
+            die "verify-blob --key $verifier accepted a tampered blob"
+        fi
+    done
+    echo "a tampered blob is refused through gokms and with the PEM"
+)
+
 step "interop: all checks passed"
