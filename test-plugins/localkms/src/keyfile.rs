@@ -31,6 +31,15 @@ pub enum KeyFileError {
     /// No file at the path.
     #[error("key file {0} does not exist (createKey creates it, e.g. `cosign generate-key-pair --kms localkms://PATH`)")]
     NotFound(PathBuf),
+    /// A symbolic link at the key path points at nothing. `createKey` does
+    /// not write through it: the key would land outside the named path.
+    #[error("key file {path} is a symbolic link to {target}, which does not exist; remove the link, or name the target's path instead")]
+    DanglingLink {
+        /// The key file.
+        path: PathBuf,
+        /// Where the link points.
+        target: PathBuf,
+    },
     /// The file exists but cannot be read.
     #[error("cannot read key file {path}: {source}")]
     Read {
@@ -172,13 +181,21 @@ fn sync_dir(dir: &Path) {
 
 fn read_text(path: &Path) -> Result<Zeroizing<String>, KeyFileError> {
     let read_error = |source: io::Error| match source.kind() {
-        io::ErrorKind::NotFound => KeyFileError::NotFound(path.to_owned()),
+        io::ErrorKind::NotFound => match std::fs::read_link(path) {
+            Ok(target) => KeyFileError::DanglingLink {
+                path: path.to_owned(),
+                target,
+            },
+            Err(_) => KeyFileError::NotFound(path.to_owned()),
+        },
         _ => KeyFileError::Read {
             path: path.to_owned(),
             source,
         },
     };
     let file = File::open(path).map_err(read_error)?;
+    #[cfg(unix)]
+    warn_if_exposed(path, &file);
     let mut bytes = Zeroizing::new(Vec::new());
     file.take(MAX_KEY_FILE_SIZE + 1)
         .read_to_end(&mut bytes)
@@ -189,6 +206,26 @@ fn read_text(path: &Path) -> Result<Zeroizing<String>, KeyFileError> {
     match std::str::from_utf8(&bytes) {
         Ok(text) => Ok(Zeroizing::new(text.to_owned())),
         Err(_) => Err(KeyFileError::NotPem(path.to_owned())),
+    }
+}
+
+/// Keys made by `openssl` are often readable by everyone: usable, but the
+/// owner should know, and how to fix it.
+#[cfg(unix)]
+fn warn_if_exposed(path: &Path, file: &File) {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use crate::diagnostics::warn;
+
+    let Ok(metadata) = file.metadata() else {
+        return;
+    };
+    let mode = metadata.permissions().mode() & 0o777;
+    if metadata.is_file() && mode & 0o077 != 0 {
+        warn(format_args!(
+            "key file {path} is accessible by group or others (mode {mode:o}); restrict it with `chmod 600 {path}`",
+            path = path.display()
+        ));
     }
 }
 

@@ -19,6 +19,11 @@ use sigstore_kms_protocol::{
 pub const PLUGIN: &str = env!("CARGO_BIN_EXE_sigstore-kms-localkms");
 pub const ALGORITHM: &str = "ecdsa-p256-sha256";
 
+/// The end of the boundary line of every PEM private key block
+/// (`PRIVATE KEY`, `EC PRIVATE KEY`, `RSA PRIVATE KEY`, `ENCRYPTED ...`).
+/// Error messages may name a label (`"PRIVATE KEY"`), never a boundary.
+pub const PRIVATE_KEY_MARKER: &str = "PRIVATE KEY-----";
+
 /// What a host sees of one call.
 pub struct Call {
     pub output: Output,
@@ -42,6 +47,17 @@ impl Call {
 
     pub fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    /// No reply and no diagnostic, on any path, holds a PEM private key.
+    /// Every call of every test goes through this check.
+    pub fn assert_no_private_key(&self) {
+        for (stream, text) in [("stdout", self.stdout()), ("stderr", self.stderr())] {
+            assert!(
+                !text.contains(PRIVATE_KEY_MARKER),
+                "a PEM private key on the plugin's {stream}: {text}"
+            );
+        }
     }
 
     /// The error message; checks the exit status too.
@@ -95,7 +111,9 @@ pub fn run_argv(dir: &Path, argv: &[&str], stdin: &[u8], env: &[(&str, &str)]) -
     });
     let output = child.wait_with_output().expect("wait for the plugin");
     feeder.join().unwrap();
-    Call { output }
+    let call = Call { output };
+    call.assert_no_private_key();
+    call
 }
 
 pub fn run(dir: &Path, key_ref: &str, method: MethodArgs, stdin: &[u8]) -> Call {
