@@ -8,8 +8,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use sigstore_kms_protocol::{
     CreateKeyArgs, DefaultAlgorithmArgs, HashFunc, InitOptions, MessageOptions, MethodArgs,
-    MethodName, MethodResp, OffsetDateTime, PluginArgs, PublicKeyArgs, RpcOptions,
-    SignMessageArgs, SupportedAlgorithmsArgs, VerifySignatureArgs,
+    MethodName, MethodResp, OffsetDateTime, PluginArgs, PublicKeyArgs, RpcOptions, SignMessageArgs,
+    SupportedAlgorithmsArgs, VerifySignatureArgs,
 };
 
 use crate::discovery::{find_on_path, parse_key_reference, plugin_file_name};
@@ -168,7 +168,9 @@ impl Client {
     /// Loads the plugin for `NAME://KEYREF` with default settings, like Go's
     /// `LoadSignerVerifier`.
     pub fn load(key_reference: &str, hash_func: HashFunc) -> Result<Client, Error> {
-        ClientBuilder::new().hash_func(hash_func).load(key_reference)
+        ClientBuilder::new()
+            .hash_func(hash_func)
+            .load(key_reference)
     }
 
     /// A builder, for anything beyond the defaults.
@@ -195,7 +197,12 @@ impl Client {
     pub fn default_algorithm(&self, options: &CallOptions) -> Result<String, Error> {
         let args = MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs {});
         let deadline = self.deadline(options);
-        match self.run(MethodName::DefaultAlgorithm, args, deadline, None::<io::Empty>)? {
+        match self.run(
+            MethodName::DefaultAlgorithm,
+            args,
+            deadline,
+            None::<io::Empty>,
+        )? {
             MethodResp::DefaultAlgorithm(resp) => Ok(resp.default_algorithm),
             other => Err(self.mismatched(MethodName::DefaultAlgorithm, other)),
         }
@@ -205,7 +212,12 @@ impl Client {
     pub fn supported_algorithms(&self, options: &CallOptions) -> Result<Vec<String>, Error> {
         let args = MethodArgs::SupportedAlgorithms(SupportedAlgorithmsArgs {});
         let deadline = self.deadline(options);
-        match self.run(MethodName::SupportedAlgorithms, args, deadline, None::<io::Empty>)? {
+        match self.run(
+            MethodName::SupportedAlgorithms,
+            args,
+            deadline,
+            None::<io::Empty>,
+        )? {
             MethodResp::SupportedAlgorithms(resp) => Ok(resp.supported_algorithms),
             other => Err(self.mismatched(MethodName::SupportedAlgorithms, other)),
         }
@@ -219,7 +231,9 @@ impl Client {
             deadline.map(OffsetDateTime::from),
         ));
         match self.run(MethodName::CreateKey, args, deadline, None::<io::Empty>)? {
-            MethodResp::CreateKey(resp) => self.public_key_from(MethodName::CreateKey, &resp.public_key_pem),
+            MethodResp::CreateKey(resp) => {
+                self.public_key_from(MethodName::CreateKey, &resp.public_key_pem)
+            }
             other => Err(self.mismatched(MethodName::CreateKey, other)),
         }
     }
@@ -229,7 +243,9 @@ impl Client {
         let deadline = self.deadline(options);
         let args = MethodArgs::PublicKey(PublicKeyArgs::new(rpc_options(options, deadline)));
         match self.run(MethodName::PublicKey, args, deadline, None::<io::Empty>)? {
-            MethodResp::PublicKey(resp) => self.public_key_from(MethodName::PublicKey, &resp.public_key_pem),
+            MethodResp::PublicKey(resp) => {
+                self.public_key_from(MethodName::PublicKey, &resp.public_key_pem)
+            }
             other => Err(self.mismatched(MethodName::PublicKey, other)),
         }
     }
@@ -303,7 +319,9 @@ impl Client {
         let deadline = deadline.map(|deadline| {
             let now = Instant::now();
             match deadline.duration_since(SystemTime::now()) {
-                Ok(left) => now.checked_add(left).unwrap_or(now + Duration::from_secs(1 << 30)),
+                Ok(left) => now
+                    .checked_add(left)
+                    .unwrap_or(now + Duration::from_secs(1 << 30)),
                 Err(_) => now,
             }
         });

@@ -12,11 +12,12 @@ use crate::Error;
 /// Returns the plugin name and the plugin's own key reference (passed to it
 /// unchanged).
 pub fn parse_key_reference(reference: &str) -> Result<(&str, &str), Error> {
-    let (name, key_resource_id) = reference
-        .split_once(KEY_REFERENCE_SEPARATOR)
-        .ok_or_else(|| Error::InvalidKeyReference {
-            reference: reference.to_owned(),
-        })?;
+    let (name, key_resource_id) =
+        reference
+            .split_once(KEY_REFERENCE_SEPARATOR)
+            .ok_or_else(|| Error::InvalidKeyReference {
+                reference: reference.to_owned(),
+            })?;
     validate_plugin_name(name)?;
     Ok((name, key_resource_id))
 }
@@ -92,7 +93,9 @@ mod tests {
 
     #[test]
     fn names_outside_the_allowed_set_are_refused() {
-        for name in ["", ".", ".hidden", "a b", "a/b", "a\\b", "é", "a:b", "a\0b", "..", "x+y"] {
+        for name in [
+            "", ".", ".hidden", "a b", "a/b", "a\\b", "é", "a:b", "a\0b", "..", "x+y",
+        ] {
             assert!(validate_plugin_name(name).is_err(), "{name:?} accepted");
         }
         for name in ["localkms", "my-hsm", "gcp_kms", "v1.2", "A9"] {
@@ -141,8 +144,8 @@ mod tests {
         std::fs::write(&executable, "#!/bin/sh\n").unwrap();
         std::fs::set_permissions(&executable, std::fs::Permissions::from_mode(0o755)).unwrap();
 
-        let path = std::env::join_paths([first.path(), Path::new("relative"), second.path()])
-            .unwrap();
+        let path =
+            std::env::join_paths([first.path(), Path::new("relative"), second.path()]).unwrap();
         assert_eq!(find_on_path(name, &path).unwrap(), executable);
 
         let only_first = std::env::join_paths([first.path()]).unwrap();

@@ -182,7 +182,10 @@ pub(crate) fn call<R: Read + Send>(
         Ok(PluginResp::Success(response)) => Ok(response),
         Ok(PluginResp::Error(message)) => Err(Error::Plugin { method, message }),
         Err(ResponseError::NotJsonObject(source)) => {
-            Err(failed(ExecutionFailure::UnparseableOutput { status, source }))
+            Err(failed(ExecutionFailure::UnparseableOutput {
+                status,
+                source,
+            }))
         }
         Err(problem) => Err(Error::Response {
             method,
@@ -223,7 +226,10 @@ fn supervise(
     let mut stderr_closed = !stderr_captured;
     while exited_at.is_none() || !stdout_closed || !stderr_closed {
         let grace_end = exited_at.map(|at| at + exit_grace);
-        let wake_at = [deadline, grace_end, poll_tick()].into_iter().flatten().min();
+        let wake_at = [deadline, grace_end, poll_tick()]
+            .into_iter()
+            .flatten()
+            .min();
         let event = match wake_at {
             Some(at) => inbox.recv_timeout(at.saturating_duration_since(Instant::now())),
             None => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),
@@ -327,14 +333,8 @@ fn wait_for_exit(pid: u32, events: &Sender<Event>) {
             let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
             // SAFETY: `info` is a valid, writable siginfo_t; WNOWAIT leaves
             // the child to be reaped by `Child::wait`.
-            let rc = unsafe {
-                libc::waitid(
-                    libc::P_PID,
-                    pid,
-                    &mut info,
-                    libc::WEXITED | libc::WNOWAIT,
-                )
-            };
+            let rc =
+                unsafe { libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOWAIT) };
             if rc == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
                 break;
             }
@@ -359,6 +359,8 @@ fn read_stdout(mut pipe: impl Read, buffer: &Mutex<Vec<u8>>, limit: usize, event
             Err(error) => break Event::StdoutFailed(error),
         }
     };
+    // Closed before reporting, so a call never returns with it still open.
+    drop(pipe);
     let _ = events.send(event);
 }
 
@@ -382,13 +384,19 @@ fn read_stderr_tail(
             Err(_) => break,
         }
     }
+    drop(pipe);
     let _ = events.send(Event::StderrClosed);
 }
 
 /// Streams the message into the plugin's stdin, then closes it. A plugin
 /// that stops reading (it answered already, or died) ends the stream
 /// quietly: that is its right, and its answer decides the call.
-fn feed_stdin<R: Read>(mut message: R, stdin: ChildStdin, cancel: &AtomicBool, events: &Sender<Event>) {
+fn feed_stdin<R: Read>(
+    mut message: R,
+    stdin: ChildStdin,
+    cancel: &AtomicBool,
+    events: &Sender<Event>,
+) {
     let pipe = PluginStdin::new(stdin);
     let mut chunk = vec![0u8; STDIN_CHUNK];
     while !cancel.load(Ordering::Relaxed) {

@@ -215,7 +215,12 @@ impl PublicKey {
     ///
     /// ECDSA P-256 and P-384 signatures are ASN.1 DER; RSA signatures are
     /// PKCS #1 v1.5. `hash` is one of SHA-224, SHA-256, SHA-384, SHA-512.
-    pub fn verify(&self, message: impl Read, signature: &[u8], hash: HashFunc) -> Result<(), KeyError> {
+    pub fn verify(
+        &self,
+        message: impl Read,
+        signature: &[u8],
+        hash: HashFunc,
+    ) -> Result<(), KeyError> {
         self.check_supported()?;
         let digest = match hash {
             HashFunc::SHA224 => hash_reader::<Sha224>(message),
@@ -229,7 +234,12 @@ impl PublicKey {
     }
 
     /// Verifies `signature` over a digest computed with `hash`.
-    pub fn verify_digest(&self, digest: &[u8], signature: &[u8], hash: HashFunc) -> Result<(), KeyError> {
+    pub fn verify_digest(
+        &self,
+        digest: &[u8],
+        signature: &[u8],
+        hash: HashFunc,
+    ) -> Result<(), KeyError> {
         self.check_supported()?;
         if !matches!(
             hash,

@@ -13,8 +13,7 @@ use sigstore_kms_client::{
     ResponseProblem,
 };
 use sigstore_kms_protocol::{
-    InitOptions, MessageOptions, MethodArgs, PluginArgs, ResponseError, RpcOptions,
-    SignMessageArgs,
+    InitOptions, MessageOptions, MethodArgs, PluginArgs, ResponseError, RpcOptions, SignMessageArgs,
 };
 
 const SIGN_OK: &str = r#"{"signMessage":{"signature":"MAY="}}"#;
@@ -84,7 +83,10 @@ fn valid_answer_with_nonzero_exit_is_used() {
         "{}; exit 3",
         answer(r#"{"defaultAlgorithm":{"defaultAlgorithm":"ecdsa-p256-sha256"}}"#)
     ));
-    assert_eq!(client.default_algorithm(&none()).unwrap(), "ecdsa-p256-sha256");
+    assert_eq!(
+        client.default_algorithm(&none()).unwrap(),
+        "ecdsa-p256-sha256"
+    );
 }
 
 #[test]
@@ -109,7 +111,11 @@ fn hang_past_the_deadline_is_killed_and_returns_promptly() {
         .default_algorithm(&CallOptions::new().timeout(Duration::from_secs(1)))
         .unwrap_err();
     assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
-    assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
     assert!(start.elapsed() >= Duration::from_millis(900));
 }
 
@@ -137,19 +143,29 @@ fn deadline_kills_every_process_the_plugin_started() {
     ));
     let start = Instant::now();
     let err = client
-        .sign_message(big_message(1 << 20), &CallOptions::new().timeout(Duration::from_secs(1)))
+        .sign_message(
+            big_message(1 << 20),
+            &CallOptions::new().timeout(Duration::from_secs(1)),
+        )
         .unwrap_err();
     assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
     assert!(start.elapsed() < Duration::from_secs(10));
     let grandchild = common::read_pid(&pid_file);
-    assert!(common::wait_gone(grandchild), "grandchild {grandchild} survived");
+    assert!(
+        common::wait_gone(grandchild),
+        "grandchild {grandchild} survived"
+    );
 }
 
 #[test]
 fn deadline_already_past_fails_without_starting_the_plugin() {
     let plugins = Plugins::new();
     let marker = plugins.path("started");
-    let client = plugins.client(&format!("touch '{}'; {}", marker.display(), answer(SIGN_OK)));
+    let client = plugins.client(&format!(
+        "touch '{}'; {}",
+        marker.display(),
+        answer(SIGN_OK)
+    ));
     let past = SystemTime::now() - Duration::from_secs(1);
     let err = client
         .sign_message(&b"m"[..], &CallOptions::new().deadline(past))
@@ -171,15 +187,25 @@ fn lingering_child_holding_stdout_does_not_hold_the_call() {
     let start = Instant::now();
     let signature = client.sign_message(&b"m"[..], &none()).unwrap();
     assert_eq!(signature, [0x30, 0x06]);
-    assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
     let lingering = common::read_pid(&pid_file);
-    assert!(common::wait_gone(lingering), "lingering child {lingering} survived");
+    assert!(
+        common::wait_gone(lingering),
+        "lingering child {lingering} survived"
+    );
 }
 
 #[test]
 fn stdout_flood_fails_at_the_limit() {
     let plugins = Plugins::new();
-    let exe = plugins.script("sigstore-kms-flood", "exec yes 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'");
+    let exe = plugins.script(
+        "sigstore-kms-flood",
+        "exec yes 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'",
+    );
     let client = Client::builder()
         .stdout_limit(256 * 1024)
         .with_executable(exe, KEY_REF);
@@ -313,7 +339,11 @@ fn plugin_on_the_search_path_is_found_and_given_the_key_resource_id() {
     let plugins = Plugins::new();
     plugins.script(
         "sigstore-kms-found",
-        &format!("printf '%s' \"$2\" > '{}'; {}", plugins.path("args").display(), answer(SIGN_OK)),
+        &format!(
+            "printf '%s' \"$2\" > '{}'; {}",
+            plugins.path("args").display(),
+            answer(SIGN_OK)
+        ),
     );
     let client = Client::builder()
         .search_path(plugins.dir.path())
@@ -387,7 +417,10 @@ fn call_options_reach_the_plugin_and_stdin_is_empty_without_a_message() {
     assert!(options.rpc_options.remote_verification());
     let sent = options.rpc_options.ctx_deadline.unwrap();
     let expected = sigstore_kms_protocol::OffsetDateTime::from(deadline);
-    assert!((sent - expected).abs() < time_tolerance(), "{sent} vs {expected}");
+    assert!(
+        (sent - expected).abs() < time_tolerance(),
+        "{sent} vs {expected}"
+    );
 
     let plugins = Plugins::new();
     let client = recording_plugin(
@@ -427,9 +460,8 @@ fn message_read_failure_fails_the_call_and_kills_the_plugin() {
 #[test]
 fn captured_stderr_keeps_only_the_tail() {
     let plugins = Plugins::new();
-    let client = plugins.client(
-        "head -c 20000 /dev/zero | tr '\\0' 'x' >&2; echo ' the-end' >&2; echo garbage",
-    );
+    let client = plugins
+        .client("head -c 20000 /dev/zero | tr '\\0' 'x' >&2; echo ' the-end' >&2; echo garbage");
     match client.default_algorithm(&none()).unwrap_err() {
         Error::Execution {
             stderr: Some(stderr),
@@ -463,4 +495,120 @@ fn clones_are_usable_from_many_threads_at_once() {
             });
         }
     });
+}
+
+mod signer {
+    use super::*;
+    use p256::ecdsa::signature::hazmat::PrehashSigner;
+    use p256::ecdsa::signature::{DigestSigner, Keypair, Signer, Verifier};
+    use p256::ecdsa::{DerSignature, Signature};
+    use sha2::{Digest, Sha256};
+    use sigstore_kms_client::PluginSigner;
+
+    const MESSAGE: &[u8] = b"sign me";
+
+    /// A plugin that serves the test key and answers signMessage with a
+    /// signature over MESSAGE it was given in advance.
+    fn signing_plugin(plugins: &Plugins, signature: &[u8]) -> Client {
+        plugins.client(&format!(
+            r#"printf '%s' "$2" > '{dir}/argv2'
+case "$2" in
+  *'"methodName":"publicKey"'*) {pk} ;;
+  *'"methodName":"signMessage"'*) {sig} ;;
+  *) {err} ;;
+esac"#,
+            dir = plugins.dir.path().display(),
+            pk = answer(&format!(
+                r#"{{"publicKey":{{"publicKeyPEM":"{}"}}}}"#,
+                b64(p256_pem().as_bytes())
+            )),
+            sig = answer(&format!(
+                r#"{{"signMessage":{{"signature":"{}"}}}}"#,
+                b64(signature)
+            )),
+            err = answer(r#"{"errorMessage":"unexpected method"}"#),
+        ))
+    }
+
+    #[test]
+    fn signer_implements_the_rustcrypto_traits_over_the_plugin() {
+        let key = common::signing_key();
+        let expected: DerSignature = key.sign(MESSAGE);
+        let plugins = Plugins::new();
+        let signer = PluginSigner::new(signing_plugin(&plugins, expected.as_bytes())).unwrap();
+        assert_eq!(&signer.verifying_key(), key.verifying_key());
+
+        let fixed: Signature = signer.try_sign(MESSAGE).unwrap();
+        key.verifying_key().verify(MESSAGE, &fixed).unwrap();
+        let der: DerSignature = signer.try_sign(MESSAGE).unwrap();
+        assert_eq!(der.as_bytes(), expected.as_bytes());
+        let digested: Signature = signer
+            .try_sign_digest(Sha256::new_with_prefix(MESSAGE))
+            .unwrap();
+        assert_eq!(digested, fixed);
+        let prehashed: DerSignature = signer.sign_prehash(&Sha256::digest(MESSAGE)).unwrap();
+        assert_eq!(prehashed.as_bytes(), expected.as_bytes());
+
+        // Only the digest went to the plugin, with its hash function.
+        let args = std::fs::read_to_string(plugins.path("argv2")).unwrap();
+        let MethodArgs::SignMessage(sign) = PluginArgs::from_json(&args).unwrap().method else {
+            panic!("{args}");
+        };
+        let message = sign.sign_options.message_options;
+        assert_eq!(
+            message.digest.as_deref(),
+            Some(&Sha256::digest(MESSAGE)[..])
+        );
+        assert_eq!(message.hash_func, Some(HashFunc::SHA256));
+    }
+
+    #[test]
+    fn signer_failures_carry_the_client_error() {
+        let plugins = Plugins::new();
+        let signer = PluginSigner::new(signing_plugin(&plugins, b"not a signature")).unwrap();
+        assert!(Signer::<Signature>::try_sign(&signer, MESSAGE).is_err());
+        assert!(PrehashSigner::<Signature>::sign_prehash(&signer, &[0; 20]).is_err());
+
+        let plugins = Plugins::new();
+        let client = plugins.client(&format!(
+            r#"case "$2" in
+  *'"methodName":"publicKey"'*) {} ;;
+  *) {} ;;
+esac"#,
+            answer(&format!(
+                r#"{{"publicKey":{{"publicKeyPEM":"{}"}}}}"#,
+                b64(p256_pem().as_bytes())
+            )),
+            answer(r#"{"errorMessage":"HSM unplugged"}"#)
+        ));
+        let signer = PluginSigner::new(client).unwrap();
+        let err = Signer::<Signature>::try_sign(&signer, MESSAGE).unwrap_err();
+        let source = std::error::Error::source(&err).expect("a source");
+        match source.downcast_ref::<Error>() {
+            Some(Error::Plugin { message, .. }) => assert_eq!(message, "HSM unplugged"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn signer_refuses_a_key_that_is_not_p256_when_built() {
+        let rsa = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/rsa2048.pub.pem"),
+        )
+        .unwrap();
+        let plugins = Plugins::new();
+        let client = plugins.client(&answer(&format!(
+            r#"{{"publicKey":{{"publicKeyPEM":"{}"}}}}"#,
+            b64(&rsa)
+        )));
+        let err = PluginSigner::new(client).unwrap_err();
+        assert!(matches!(err, Error::Key(_)), "{err:?}");
+
+        let plugins = Plugins::new();
+        let client = plugins.client(&answer(r#"{"errorMessage":"no such key"}"#));
+        assert!(matches!(
+            PluginSigner::new(client),
+            Err(Error::Plugin { .. })
+        ));
+    }
 }

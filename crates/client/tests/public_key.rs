@@ -8,8 +8,12 @@ use sigstore_kms_client::{HashFunc, KeyAlgorithm, KeyError, PublicKey};
 const MESSAGE: &[u8] = b"hello, plugin";
 
 fn data(name: &str) -> Vec<u8> {
-    std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name))
-        .unwrap()
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name),
+    )
+    .unwrap()
 }
 
 fn p256_signing_key() -> p256::ecdsa::SigningKey {
@@ -41,7 +45,10 @@ fn p256_key_names_converts_and_round_trips() {
     let key = p256_public_key();
     assert_eq!(key.algorithm(), &KeyAlgorithm::EcdsaP256);
     assert_eq!(key.algorithm().to_string(), "ECDSA P-256");
-    assert_eq!(&key.p256_verifying_key().unwrap(), p256_signing_key().verifying_key());
+    assert_eq!(
+        &key.p256_verifying_key().unwrap(),
+        p256_signing_key().verifying_key()
+    );
     assert!(matches!(
         key.p384_verifying_key(),
         Err(KeyError::UnsupportedAlgorithm(KeyAlgorithm::EcdsaP256))
@@ -60,7 +67,8 @@ fn p256_signatures_verify_over_streamed_message_and_digest() {
     let signature: p256::ecdsa::DerSignature = p256_signing_key().sign(MESSAGE);
     let signature = signature.as_bytes();
 
-    key.verify(Trickle(MESSAGE), signature, HashFunc::SHA256).unwrap();
+    key.verify(Trickle(MESSAGE), signature, HashFunc::SHA256)
+        .unwrap();
     key.verify_digest(&sha2::Sha256::digest(MESSAGE), signature, HashFunc::SHA256)
         .unwrap();
 
@@ -82,7 +90,11 @@ fn p256_signatures_verify_over_streamed_message_and_digest() {
     ));
     assert!(matches!(
         key.verify_digest(&[0; 31], signature, HashFunc::SHA256),
-        Err(KeyError::DigestLength { expected: 32, actual: 31, .. })
+        Err(KeyError::DigestLength {
+            expected: 32,
+            actual: 31,
+            ..
+        })
     ));
 }
 
@@ -90,13 +102,19 @@ fn p256_signatures_verify_over_streamed_message_and_digest() {
 fn p384_signatures_verify() {
     use p384::ecdsa::signature::Signer;
     let signing = p384::ecdsa::SigningKey::from_slice(&[9u8; 48]).unwrap();
-    let pem = signing.verifying_key().to_public_key_pem(LineEnding::LF).unwrap();
+    let pem = signing
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
     let key = PublicKey::from_pem(pem.as_bytes()).unwrap();
     assert_eq!(key.algorithm(), &KeyAlgorithm::EcdsaP384);
     assert_eq!(&key.p384_verifying_key().unwrap(), signing.verifying_key());
     let signature: p384::ecdsa::DerSignature = signing.sign(MESSAGE);
-    key.verify(MESSAGE, signature.as_bytes(), HashFunc::SHA384).unwrap();
-    assert!(key.verify(&b"other"[..], signature.as_bytes(), HashFunc::SHA384).is_err());
+    key.verify(MESSAGE, signature.as_bytes(), HashFunc::SHA384)
+        .unwrap();
+    assert!(key
+        .verify(&b"other"[..], signature.as_bytes(), HashFunc::SHA384)
+        .is_err());
 }
 
 #[test]
@@ -156,11 +174,18 @@ fn malformed_keys_are_errors_not_panics() {
         "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".into(),
     ];
     for pem in cases {
-        assert!(PublicKey::from_pem(&pem).is_err(), "{:?}", String::from_utf8_lossy(&pem));
+        assert!(
+            PublicKey::from_pem(&pem).is_err(),
+            "{:?}",
+            String::from_utf8_lossy(&pem)
+        );
     }
     // A valid SPKI structure whose point is not on the curve.
     let mut der = p256_public_key().to_der().to_vec();
     let last = der.len() - 1;
     der[last] ^= 1;
-    assert!(matches!(PublicKey::from_der(&der), Err(KeyError::Invalid(_))));
+    assert!(matches!(
+        PublicKey::from_der(&der),
+        Err(KeyError::Invalid(_))
+    ));
 }
