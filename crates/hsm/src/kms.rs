@@ -1,0 +1,182 @@
+//! The plugin: the six methods, each on a fresh module and session that
+//! are closed before the reply is written.
+
+use std::io::Read;
+
+use sigstore_kms_handler::{CallOptions, Error, Plugin};
+use sigstore_kms_protocol::InitOptions;
+
+use crate::algorithm::{Algorithm, HASH_FUNCS};
+use crate::error::HsmError;
+use crate::public_key::VerifyError;
+use crate::settings::Settings;
+use crate::token::{Module, TokenSession};
+use crate::uri::KeyUri;
+
+/// The key an `hsm://` reference names.
+pub struct Hsm {
+    uri: KeyUri,
+}
+
+impl Hsm {
+    /// Parses the key reference; the module is loaded only by the methods
+    /// that need the token.
+    pub fn open(init: &InitOptions) -> Result<Self, Error> {
+        let uri = KeyUri::parse(&init.key_resource_id)
+            .map_err(|err| format!("invalid key reference hsm://...: {err}"))?;
+        Ok(Hsm { uri })
+    }
+
+    /// Runs `work` on a session of the token, logged in, then closes the
+    /// session and finalizes the module, whatever `work` returned.
+    fn with_session<T>(
+        &self,
+        settings: &Settings,
+        write: bool,
+        work: impl FnOnce(&TokenSession<'_>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let module = Module::load(&settings.module)?;
+        let token = module.find_token(&self.uri.token)?;
+        let session = module.open_session(token, write, settings.pin.as_ref())?;
+        work(&session)
+    }
+
+    /// Checks what every key method needs before touching the token.
+    fn settings(&self, options: &CallOptions) -> Result<Settings, Error> {
+        if !options.key_version.is_empty() {
+            return Err(format!(
+                "key version {:?} requested, but PKCS#11 keys have no versions; leave keyVersion empty",
+                options.key_version
+            )
+            .into());
+        }
+        if !self.uri.names_a_key() {
+            return Err(HsmError::NoKeyName.into());
+        }
+        Ok(Settings::resolve(&self.uri)?)
+    }
+
+    /// Like [`Hsm::settings`], for the calls that sign or verify.
+    fn message_settings(&self, options: &CallOptions) -> Result<Settings, Error> {
+        let settings = self.settings(options)?;
+        if !HASH_FUNCS.contains(&options.hash_func) {
+            return Err(format!(
+                "unsupported hash function {}: this plugin signs SHA-256, SHA-384 or SHA-512 digests",
+                options.hash_func
+            )
+            .into());
+        }
+        Ok(settings)
+    }
+
+    /// Fails when the reference asks for another algorithm than the key's.
+    fn check_algorithm(&self, actual: Algorithm) -> Result<(), HsmError> {
+        match self.uri.algorithm {
+            Some(wanted) if wanted != actual => {
+                Err(HsmError::mismatch(self.uri.to_string(), actual, wanted))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Plugin for Hsm {
+    fn default_algorithm(&self) -> Result<String, Error> {
+        Ok(self
+            .uri
+            .algorithm
+            .unwrap_or(Algorithm::DEFAULT)
+            .name()
+            .to_owned())
+    }
+
+    fn supported_algorithms(&self) -> Result<Vec<String>, Error> {
+        Ok(Algorithm::names().into_iter().map(str::to_owned).collect())
+    }
+
+    fn create_key(&self, algorithm: &str, options: &CallOptions) -> Result<String, Error> {
+        let algorithm = Algorithm::from_name(algorithm)?;
+        if let Some(wanted) = self.uri.algorithm.filter(|wanted| *wanted != algorithm) {
+            return Err(format!(
+                "createKey asks for {}, but the key reference says algorithm={}",
+                algorithm.name(),
+                wanted.name()
+            )
+            .into());
+        }
+        let settings = self.settings(options)?;
+        options.check_deadline()?;
+        let key = self.with_session(&settings, true, |session| {
+            let key = match session.find_key_pair(&self.uri)? {
+                Some(existing) => existing,
+                None => session.generate(&self.uri, algorithm)?,
+            };
+            Ok(key.public)
+        })?;
+        let existing = key.algorithm();
+        if existing != algorithm {
+            return Err(HsmError::mismatch(self.uri.to_string(), existing, algorithm).into());
+        }
+        Ok(key.to_pem()?)
+    }
+
+    fn public_key(&self, options: &CallOptions) -> Result<String, Error> {
+        let settings = self.settings(options)?;
+        options.check_deadline()?;
+        let key = self.with_session(&settings, false, |session| {
+            Ok(session.public_key(&self.uri)?.1)
+        })?;
+        self.check_algorithm(key.algorithm())?;
+        Ok(key.to_pem()?)
+    }
+
+    fn sign_message(
+        &self,
+        message: &mut dyn Read,
+        options: &CallOptions,
+    ) -> Result<Vec<u8>, Error> {
+        let settings = self.message_settings(options)?;
+        // Hashed before the token is opened, so no session waits on stdin.
+        let digest = options.digest(message)?;
+        options.check_deadline()?;
+        self.with_session(&settings, false, |session| {
+            let key = session.key_pair(&self.uri)?;
+            let algorithm = key.public.algorithm();
+            self.check_algorithm(algorithm)?;
+            let input = algorithm.token_input(options.hash_func, &digest)?;
+            let raw = session.sign(&key, algorithm, &input)?;
+            Ok(algorithm.signature_from_token(raw)?)
+        })
+    }
+
+    fn verify_signature(
+        &self,
+        signature: &[u8],
+        message: &mut dyn Read,
+        options: &CallOptions,
+    ) -> Result<(), Error> {
+        let settings = self.message_settings(options)?;
+        let digest = options.digest(message)?;
+        options.check_deadline()?;
+        let remote = options.remote_verification;
+        let verified = self.with_session(&settings, false, |session| {
+            let (handle, key) = session.public_key(&self.uri)?;
+            let algorithm = key.algorithm();
+            self.check_algorithm(algorithm)?;
+            if !remote {
+                return Ok(key.verify(options.hash_func, &digest, signature));
+            }
+            let input = algorithm.token_input(options.hash_func, &digest)?;
+            let for_token = match algorithm.signature_for_token(signature) {
+                Ok(for_token) => for_token,
+                Err(err) => return Ok(Err(VerifyError::Malformed(err))),
+            };
+            Ok(if session.verify(handle, algorithm, &input, &for_token)? {
+                Ok(())
+            } else {
+                Err(VerifyError::Mismatch)
+            })
+        })?;
+        Ok(verified.map_err(|err| format!("invalid signature: {err}"))?)
+    }
+}

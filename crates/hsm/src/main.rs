@@ -1,0 +1,34 @@
+//! `sigstore-kms-hsm`: a Sigstore KMS plugin that signs with keys kept in
+//! any PKCS#11 token (a network HSM, a smart card, a YubiKey, SoftHSM2).
+//! cosign 2.4.3 and later, Go programs using sigstore, and this project's
+//! `sigstore-kms` use it for references `hsm://ATTRIBUTES`, where
+//! ATTRIBUTES are those of an RFC 7512 PKCS#11 URI:
+//!
+//! ```text
+//! hsm://token=release;object=cosign?module-path=/usr/lib/softhsm/libsofthsm2.so
+//! ```
+//!
+//! - Path attributes select the token (`token`, `manufacturer`, `model`,
+//!   `serial`, `slot-id`, `slot-description`, `slot-manufacturer`) and the
+//!   key (`object` is its label, `id` its `CKA_ID`), percent-encoded.
+//! - Query attributes: `module-path` (else `SIGSTORE_KMS_HSM_MODULE`),
+//!   `pin-source=file:PATH` (else `SIGSTORE_KMS_HSM_PIN`), and
+//!   `algorithm`, the key's algorithm and the plugin's default one.
+//!   `pin-value` is refused: argv is readable by other users.
+//!
+//! Digests are computed here and signed with the token's raw mechanisms
+//! (`CKM_ECDSA`, `CKM_RSA_PKCS`), so tokens without combined
+//! hash-and-sign mechanisms work. See README.md for cosign.
+
+mod algorithm;
+mod error;
+mod keys;
+mod kms;
+mod public_key;
+mod settings;
+mod token;
+mod uri;
+
+fn main() {
+    sigstore_kms_handler::run(kms::Hsm::open)
+}
