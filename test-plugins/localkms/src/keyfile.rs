@@ -153,7 +153,18 @@ pub fn load_or_create(path: &Path) -> Result<(SecretKey, Origin), KeyFileError> 
         use std::os::unix::fs::PermissionsExt as _;
         builder.permissions(std::fs::Permissions::from_mode(0o600));
     }
-    let mut temp = builder.tempfile_in(dir).map_err(create_error)?;
+    // Say which directory is wrong, not the temporary file's made-up name.
+    let in_dir = |source: io::Error| {
+        let reason = match source.kind() {
+            io::ErrorKind::NotFound => format!("directory {} does not exist", dir.display()),
+            io::ErrorKind::PermissionDenied => {
+                format!("no permission to write in directory {}", dir.display())
+            }
+            _ => return create_error(source),
+        };
+        create_error(io::Error::new(source.kind(), reason))
+    };
+    let mut temp = builder.tempfile_in(dir).map_err(in_dir)?;
     temp.write_all(pem.as_bytes()).map_err(create_error)?;
     temp.as_file().sync_all().map_err(create_error)?;
     match temp.persist_noclobber(path) {

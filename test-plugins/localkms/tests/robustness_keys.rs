@@ -233,6 +233,11 @@ fn a_key_path_in_a_missing_directory_creates_nothing() {
         let message = public(dir.path(), key_ref).error(MethodName::PublicKey);
         assert!(message.contains(key_ref), "{key_ref}: {message}");
     }
+    let message = create(dir.path(), "missing/sub/key.pem").error(MethodName::CreateKey);
+    assert_eq!(
+        message,
+        "cannot create key file missing/sub/key.pem: directory missing/sub does not exist"
+    );
     assert_eq!(tree(dir.path()), before);
     assert_eq!(
         std::fs::read_to_string(dir.path().join("file.pem")).unwrap(),
@@ -276,7 +281,7 @@ fn a_read_only_directory_is_a_clear_error() {
     call.assert_no_private_key();
     let message = call.error(MethodName::CreateKey);
     assert!(
-        message.starts_with("cannot create key file ro/key.pem: Permission denied"),
+        message == "cannot create key file ro/key.pem: no permission to write in directory ro",
         "{message}"
     );
     assert!(tree(&read_only).is_empty(), "nothing left in the directory");
