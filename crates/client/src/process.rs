@@ -199,17 +199,16 @@ pub(crate) fn call<R: Read + Send>(
 /// written can still be open for writing in a process forked concurrently
 /// by another thread, until that process calls exec.
 fn spawn(command: &mut Command) -> io::Result<Child> {
-    let mut attempt = 0;
-    loop {
+    #[cfg(unix)]
+    for attempt in 1..=10 {
         match command.spawn() {
-            #[cfg(unix)]
-            Err(error) if error.raw_os_error() == Some(libc::ETXTBSY) && attempt < 10 => {
-                attempt += 1;
+            Err(error) if error.raw_os_error() == Some(libc::ETXTBSY) => {
                 thread::sleep(Duration::from_millis(10 * attempt));
             }
             result => return result,
         }
     }
+    command.spawn()
 }
 
 /// Waits for the plugin to exit and its pipes to close, within the deadline.
