@@ -2,6 +2,7 @@
 //! symbolic links, directories and missing or read-only directories at the
 //! key path, and a sweep of every method over every kind of key file with
 //! diagnostics and faults on, none of which may ever show the private key.
+#![cfg(unix)]
 
 mod support;
 
