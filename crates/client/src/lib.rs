@@ -69,3 +69,9 @@ pub use public_key::{KeyAlgorithm, KeyError, PublicKey};
 pub use signer::PluginSigner;
 
 pub use sigstore_kms_protocol::{HashFunc, MethodName};
+
+/// The repository README's examples (a complete plugin, a host), compiled
+/// so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExamples;
