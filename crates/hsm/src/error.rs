@@ -168,12 +168,44 @@ pub enum HsmError {
         #[source]
         source: KeyError,
     },
+    /// A key of a type this plugin does not serve.
+    #[error(
+        "the public key {key} in token {token:?} is of key type {key_type}; this plugin serves \
+         EC (P-256, P-384) and RSA keys"
+    )]
+    UnsupportedKeyType {
+        /// The key's `object` and `id`.
+        key: String,
+        /// The token label.
+        token: String,
+        /// `CKK_...`.
+        key_type: String,
+    },
     /// Any other PKCS#11 failure.
-    #[error("{0}")]
-    Pkcs11(String),
+    #[error("{message}")]
+    Pkcs11 {
+        /// `C_Function returned CKR_CODE`.
+        message: String,
+        /// Whether trying again may succeed: the token was busy or
+        /// unreachable for a moment.
+        transient: bool,
+    },
 }
 
 impl HsmError {
+    /// Whether opening the token again may succeed. SoftHSM2, for one,
+    /// rewrites its token file at each login, and a process reading it at
+    /// that moment sees a failure or no token at all.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            HsmError::Pkcs11 {
+                transient: true,
+                ..
+            } | HsmError::TokenNotFound { .. }
+        )
+    }
+
     /// The algorithm-mismatch error for `key`.
     pub fn mismatch(key: String, existing: Algorithm, requested: Algorithm) -> HsmError {
         HsmError::AlgorithmMismatch {
@@ -210,7 +242,20 @@ pub fn return_code(rv: RvError) -> String {
 
 /// The error of a PKCS#11 call that has no more specific meaning.
 pub fn pkcs11(err: Pkcs11Error) -> HsmError {
-    HsmError::Pkcs11(describe(&err))
+    let transient = matches!(
+        err,
+        Pkcs11Error::Pkcs11(
+            RvError::GeneralError
+                | RvError::DeviceError
+                | RvError::FunctionFailed
+                | RvError::TokenNotPresent,
+            _
+        )
+    );
+    HsmError::Pkcs11 {
+        message: describe(&err),
+        transient,
+    }
 }
 
 #[cfg(test)]

@@ -204,12 +204,11 @@ impl TokenSession<'_> {
             (Some(KeyType::RSA), _, _, Some(modulus), Some(exponent)) => {
                 PublicKey::from_rsa(&modulus, &exponent).map_err(unusable)
             }
-            (key_type, ..) => Err(HsmError::Pkcs11(format!(
-                "the public key {uri} in token {:?} is of key type {}; this plugin serves EC \
-                 (P-256, P-384) and RSA keys",
-                self.token.label,
-                key_type.map_or_else(|| "unknown".to_owned(), |t| t.to_string())
-            ))),
+            (key_type, ..) => Err(HsmError::UnsupportedKeyType {
+                key: uri.to_string(),
+                token: self.token.label.clone(),
+                key_type: key_type.map_or_else(|| "unknown".to_owned(), |t| t.to_string()),
+            }),
         }
     }
 

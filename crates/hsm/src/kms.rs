@@ -2,6 +2,8 @@
 //! are closed before the reply is written.
 
 use std::io::Read;
+use std::thread;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sigstore_kms_handler::{CallOptions, Error, Plugin};
 use sigstore_kms_protocol::InitOptions;
@@ -12,6 +14,18 @@ use crate::public_key::VerifyError;
 use crate::settings::Settings;
 use crate::token::{Module, TokenSession};
 use crate::uri::KeyUri;
+
+/// How often a token is opened before a transient failure is reported.
+const OPEN_ATTEMPTS: u32 = 6;
+
+/// The pause before attempt `attempt + 1`: doubling from 30 ms, with up to
+/// 25 ms of jitter so that processes that collided do not collide again.
+fn backoff(attempt: u32) -> Duration {
+    let jitter = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |now| now.subsec_nanos() % 25_000_000);
+    Duration::from_millis(15 << attempt.min(6)) + Duration::from_nanos(u64::from(jitter))
+}
 
 /// The key an `hsm://` reference names.
 pub struct Hsm {
@@ -35,10 +49,24 @@ impl Hsm {
         write: bool,
         work: impl FnOnce(&TokenSession<'_>) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let module = Module::load(&settings.module)?;
-        let token = module.find_token(&self.uri.token)?;
-        let session = module.open_session(token, write, settings.pin.as_ref())?;
-        work(&session)
+        let mut attempt = 1;
+        loop {
+            let module = Module::load(&settings.module)?;
+            let session = module
+                .find_token(&self.uri.token)
+                .and_then(|token| module.open_session(token, write, settings.pin.as_ref()));
+            match session {
+                Ok(session) => return work(&session),
+                Err(err) if err.is_transient() && attempt < OPEN_ATTEMPTS => {
+                    // Drop the session and module first: the next attempt
+                    // starts from a fresh C_Initialize.
+                    drop(module);
+                    thread::sleep(backoff(attempt));
+                    attempt += 1;
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
     }
 
     /// Checks what every key method needs before touching the token.

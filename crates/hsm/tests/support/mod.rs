@@ -1,0 +1,186 @@
+//! A real PKCS#11 token for the tests: SoftHSM2, set up in a directory of
+//! its own. Every test of a test binary shares one SoftHSM2 configuration
+//! (set as `SOFTHSM2_CONF` for this process, and so for every plugin it
+//! runs) and initialises its own token in it.
+//!
+//! Without SoftHSM2 a test prints why it is skipped and returns, unless
+//! `SIGSTORE_KMS_REQUIRE_SOFTHSM=1`, which makes it fail (CI sets it).
+#![allow(dead_code)]
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+use sigstore_kms_client::{Client, HashFunc};
+
+pub const USER_PIN: &str = "246810";
+const SO_PIN: &str = "13579111";
+
+/// Where distributions install the SoftHSM2 module.
+const MODULE_PATHS: [&str; 7] = [
+    "/usr/lib/softhsm/libsofthsm2.so",
+    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/lib64/pkcs11/libsofthsm2.so",
+    "/usr/lib64/softhsm/libsofthsm2.so",
+    "/usr/local/lib/softhsm/libsofthsm2.so",
+    "/opt/homebrew/lib/softhsm/libsofthsm2.so",
+];
+
+/// The SoftHSM2 installation and this binary's token directory.
+pub struct SoftHsm {
+    pub module: PathBuf,
+    util: PathBuf,
+    dir: PathBuf,
+    /// `softhsm2-util --init-token --free` picks a slot: one at a time.
+    init: Mutex<()>,
+}
+
+/// A token initialised for one test, with the PIN in a file.
+pub struct Token {
+    pub label: String,
+    pub module: PathBuf,
+    pub pin_file: PathBuf,
+}
+
+/// SoftHSM2, ready; `None` (after a note on stderr) when it is not
+/// installed and not required.
+pub fn softhsm() -> Option<&'static SoftHsm> {
+    static SOFTHSM: OnceLock<Option<SoftHsm>> = OnceLock::new();
+    let found = SOFTHSM.get_or_init(SoftHsm::set_up).as_ref();
+    if found.is_none() {
+        let required = std::env::var("SIGSTORE_KMS_REQUIRE_SOFTHSM").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "SIGSTORE_KMS_REQUIRE_SOFTHSM=1, but SoftHSM2 is not installed: install the \
+             softhsm2 package (softhsm2-util and libsofthsm2.so)"
+        );
+        eprintln!(
+            "SKIPPED: SoftHSM2 is not installed (softhsm2-util on PATH and libsofthsm2.so); \
+             install the softhsm2 package to run the PKCS#11 tests"
+        );
+    }
+    found
+}
+
+impl SoftHsm {
+    fn set_up() -> Option<SoftHsm> {
+        let util = find_on_path("softhsm2-util")?;
+        let module = MODULE_PATHS
+            .iter()
+            .map(PathBuf::from)
+            .find(|path| path.is_file())?;
+        // Kept for the life of this process: the plugins it runs read it.
+        let dir = tempfile::Builder::new()
+            .prefix("softhsm-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .expect("a directory for the tokens")
+            .keep();
+        let tokens = dir.join("tokens");
+        std::fs::create_dir(&tokens).unwrap();
+        let conf = dir.join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                tokens.display()
+            ),
+        )
+        .unwrap();
+        // Set once, before this process starts any plugin, so every
+        // plugin inherits it.
+        std::env::set_var("SOFTHSM2_CONF", &conf);
+        Some(SoftHsm {
+            module,
+            util,
+            dir,
+            init: Mutex::new(()),
+        })
+    }
+
+    /// Initialises a token labelled `label` with [`USER_PIN`].
+    pub fn token(&self, label: &str) -> Token {
+        let _one_at_a_time = self.init.lock().unwrap_or_else(|e| e.into_inner());
+        let out = Command::new(&self.util)
+            .args(["--init-token", "--free", "--label", label])
+            .args(["--pin", USER_PIN, "--so-pin", SO_PIN])
+            .output()
+            .expect("softhsm2-util runs");
+        assert!(
+            out.status.success(),
+            "softhsm2-util --init-token failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pin_file = self.dir.join(format!("{label}.pin"));
+        std::fs::write(&pin_file, format!("{USER_PIN}\n")).unwrap();
+        Token {
+            label: label.to_owned(),
+            module: self.module.clone(),
+            pin_file,
+        }
+    }
+}
+
+impl Token {
+    /// `hsm://token=LABEL;object=OBJECT?module-path=...&pin-source=file:...`
+    /// plus `extra_query` (e.g. `&algorithm=...`).
+    pub fn reference(&self, object: &str, extra_query: &str) -> String {
+        format!(
+            "hsm://token={};object={object}?module-path={}&pin-source=file:{}{extra_query}",
+            self.label,
+            self.module.display(),
+            self.pin_file.display()
+        )
+    }
+
+    /// A reference with module and PIN left to the environment.
+    pub fn bare_reference(&self, object: &str) -> String {
+        format!("hsm://token={};object={object}", self.label)
+    }
+}
+
+/// The directory holding the plugin, and, after `cargo build
+/// --workspace`, the `sigstore-kms` command.
+pub fn bin_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_sigstore-kms-hsm"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// `bin_dir()` first, then `PATH`.
+pub fn search_path() -> OsString {
+    let mut dirs = vec![bin_dir()];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(dirs).unwrap()
+}
+
+/// A host for `reference`, finding the plugin just built.
+pub fn client(reference: &str) -> Client {
+    client_with(reference, HashFunc::SHA256, false)
+}
+
+/// A host for `reference` with the given hash function and verification
+/// mode.
+pub fn client_with(reference: &str, hash: HashFunc, remote_verification: bool) -> Client {
+    Client::builder()
+        .search_path(bin_dir().into_os_string())
+        .hash_func(hash)
+        .remote_verification(remote_verification)
+        .load(reference)
+        .expect("the plugin is found")
+}
+
+fn find_on_path(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+}
+
+/// `openssl`, when installed.
+pub fn openssl() -> Option<PathBuf> {
+    find_on_path("openssl")
+}
