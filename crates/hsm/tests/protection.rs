@@ -1,0 +1,125 @@
+//! The private keys the plugin creates cannot leave the token: looked at
+//! directly through PKCS#11, they are sensitive, never extractable, and
+//! their secret values cannot be read. The public-key object matches what
+//! the plugin answers.
+//!
+//! This binary has one test: it initialises the module in-process, which
+//! PKCS#11 allows once per process.
+#![cfg(unix)]
+
+mod support;
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::types::AuthPin;
+use sigstore_kms_client::CallOptions;
+
+/// The bool attributes of `object`, by type.
+fn flag(session: &Session, object: ObjectHandle, wanted: AttributeType) -> Option<bool> {
+    let attributes = session.get_attributes(object, &[wanted]).unwrap();
+    attributes
+        .into_iter()
+        .find_map(|attribute| match attribute {
+            Attribute::Sensitive(value) if wanted == AttributeType::Sensitive => Some(value),
+            Attribute::Extractable(value) if wanted == AttributeType::Extractable => Some(value),
+            Attribute::AlwaysSensitive(value) if wanted == AttributeType::AlwaysSensitive => {
+                Some(value)
+            }
+            Attribute::NeverExtractable(value) if wanted == AttributeType::NeverExtractable => {
+                Some(value)
+            }
+            Attribute::Private(value) if wanted == AttributeType::Private => Some(value),
+            Attribute::Token(value) if wanted == AttributeType::Token => Some(value),
+            _ => None,
+        })
+}
+
+#[test]
+fn private_keys_are_sensitive_and_not_extractable() {
+    let Some(softhsm) = support::softhsm() else {
+        return;
+    };
+    let token = softhsm.token("protection");
+    let keys = [
+        ("ec-key", "ecdsa-p256-sha256", AttributeType::Value),
+        (
+            "rsa-key",
+            "rsa-pkcs1v15-2048-sha256",
+            AttributeType::PrivateExponent,
+        ),
+    ];
+    let mut answered = Vec::new();
+    for (object, algorithm, _) in keys {
+        let client = support::client(&token.reference(object, ""));
+        let key = client.create_key(algorithm, &CallOptions::new()).unwrap();
+        answered.push(key.to_der().to_vec());
+    }
+
+    let pkcs11 = Pkcs11::new(&token.module).unwrap();
+    pkcs11
+        .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .unwrap();
+    let slot = pkcs11
+        .get_slots_with_initialized_token()
+        .unwrap()
+        .into_iter()
+        .find(|slot| pkcs11.get_token_info(*slot).unwrap().label() == "protection")
+        .expect("the test's token");
+    let session = pkcs11.open_ro_session(slot).unwrap();
+    session
+        .login(UserType::User, Some(&AuthPin::from(support::USER_PIN)))
+        .unwrap();
+
+    for ((object, algorithm, secret), der) in keys.into_iter().zip(answered) {
+        let find = |class| {
+            session
+                .find_objects(&[
+                    Attribute::Class(class),
+                    Attribute::Label(object.as_bytes().to_vec()),
+                ])
+                .unwrap()
+        };
+        let private = find(ObjectClass::PRIVATE_KEY);
+        assert_eq!(private.len(), 1, "{algorithm}: one private key");
+        let private = private[0];
+        for (attribute, expected) in [
+            (AttributeType::Token, true),
+            (AttributeType::Private, true),
+            (AttributeType::Sensitive, true),
+            (AttributeType::AlwaysSensitive, true),
+            (AttributeType::Extractable, false),
+            (AttributeType::NeverExtractable, true),
+        ] {
+            assert_eq!(
+                flag(&session, private, attribute),
+                Some(expected),
+                "{algorithm}: {attribute:?}"
+            );
+        }
+        let read = session.get_attributes(private, &[secret]).unwrap();
+        assert!(
+            read.is_empty(),
+            "{algorithm}: the token handed out {secret:?}"
+        );
+
+        // The public key the plugin answered is the token's public key.
+        let public = find(ObjectClass::PUBLIC_KEY);
+        assert_eq!(public.len(), 1, "{algorithm}: one public key");
+        let material = session
+            .get_attributes(public[0], &[AttributeType::EcPoint, AttributeType::Modulus])
+            .unwrap();
+        let public_bytes = match material.first() {
+            // The uncompressed point ends the DER OCTET STRING.
+            Some(Attribute::EcPoint(point)) => point[point.len() - 65..].to_vec(),
+            Some(Attribute::Modulus(modulus)) => modulus.clone(),
+            other => panic!("{algorithm}: no public key material: {other:?}"),
+        };
+        assert!(
+            der.windows(public_bytes.len()).any(|w| w == public_bytes),
+            "{algorithm}: the answered public key is not the token's"
+        );
+    }
+    drop(session);
+    pkcs11.finalize().unwrap();
+}
