@@ -71,6 +71,7 @@ impl SoftHsm {
             .iter()
             .map(PathBuf::from)
             .find(|path| path.is_file())?;
+        remove_stale_token_dirs();
         // Kept for the life of this process: the plugins it runs read it.
         let dir = tempfile::Builder::new()
             .prefix("softhsm-")
@@ -172,6 +173,25 @@ pub fn client_with(reference: &str, hash: HashFunc, remote_verification: bool) -
         .remote_verification(remote_verification)
         .load(reference)
         .expect("the plugin is found")
+}
+
+/// Token directories of earlier runs (a process cannot remove its own
+/// at exit), once they are an hour old.
+fn remove_stale_token_dirs() {
+    let Ok(entries) = std::fs::read_dir(env!("CARGO_TARGET_TMPDIR")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|meta| meta.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(3600));
+        if stale && entry.file_name().to_string_lossy().starts_with("softhsm-") {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn find_on_path(program: &str) -> Option<PathBuf> {
