@@ -58,8 +58,8 @@ impl Hsm {
             match session {
                 Ok(session) => return work(&session),
                 Err(err) if err.is_transient() && attempt < OPEN_ATTEMPTS => {
-                    // Drop the session and module first: the next attempt
-                    // starts from a fresh C_Initialize.
+                    // Finalize first: the next attempt starts from a fresh
+                    // C_Initialize, which reads the token again.
                     drop(module);
                     thread::sleep(backoff(attempt));
                     attempt += 1;
