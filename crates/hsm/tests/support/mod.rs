@@ -47,8 +47,14 @@ pub struct Token {
 /// SoftHSM2, ready; `None` (after a note on stderr) when it is not
 /// installed and not required.
 pub fn softhsm() -> Option<&'static SoftHsm> {
+    softhsm_with("")
+}
+
+/// Like [`softhsm`], with `extra_conf` lines in `softhsm2.conf`. The first
+/// call of a test binary sets the configuration for all of its tests.
+pub fn softhsm_with(extra_conf: &str) -> Option<&'static SoftHsm> {
     static SOFTHSM: OnceLock<Option<SoftHsm>> = OnceLock::new();
-    let found = SOFTHSM.get_or_init(SoftHsm::set_up).as_ref();
+    let found = SOFTHSM.get_or_init(|| SoftHsm::set_up(extra_conf)).as_ref();
     if found.is_none() {
         let required = std::env::var("SIGSTORE_KMS_REQUIRE_SOFTHSM").is_ok_and(|v| v == "1");
         assert!(
@@ -65,7 +71,7 @@ pub fn softhsm() -> Option<&'static SoftHsm> {
 }
 
 impl SoftHsm {
-    fn set_up() -> Option<SoftHsm> {
+    fn set_up(extra_conf: &str) -> Option<SoftHsm> {
         let util = find_on_path("softhsm2-util")?;
         let module = MODULE_PATHS
             .iter()
@@ -84,7 +90,7 @@ impl SoftHsm {
         std::fs::write(
             &conf,
             format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n{extra_conf}",
                 tokens.display()
             ),
         )
