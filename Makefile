@@ -75,3 +75,10 @@ fuzz: fuzz-corpus
 	  CARGO_TARGET_DIR="$(CURDIR)/fuzz/target" cargo +$(FUZZ_TOOLCHAIN) fuzz run $$target -- \
 	    -max_total_time=$(FUZZ_SECONDS) -dict=protocol.dict -print_final_stats=1 || exit 1; \
 	done
+
+.PHONY: bench
+## bench: per-call overhead, streaming, memory and scaling in release builds,
+## against /bin/true, OpenSSL, the Go reference and cosign; writes
+## BENCHMARKS.md (minutes; not part of make test)
+bench:
+	bash bench/run.sh

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# make bench: builds the release binaries, the Go plugin and the Go host
+# benchmark, then runs `sigstore-kms-bench report`, which writes
+# BENCHMARKS.md. Takes a few minutes; needs about 1.2 GiB free in TMPDIR.
+#
+#   BENCH_ROUNDS   interleaved rounds (default 5; streaming and scaling use at most 3)
+#   BENCH_CALLS    calls per per-call measurement (default 100)
+#   BENCH_STREAM_MIB  size of the streaming test file (default 1024)
+#   BENCH_OUT      where the report goes (default BENCHMARKS.md)
+#   COSIGN_BIN     a cosign v3 binary; else .tools/bin/cosign-v3.1.3 or
+#                  $COSIGN_BIN_DIR/cosign-v3.1.3 when present
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+target="${CARGO_TARGET_DIR:-$root/target}"
+cargo="${CARGO:-cargo}"
+
+echo "== build (release): sigstore-kms-bench, sigstore-kms-localkms, sigstore-kms" >&2
+"$cargo" build --release --locked -p sigstore-kms-bench -p sigstore-kms-localkms -p sigstore-kms-cli
+
+go_bin=""
+if command -v go >/dev/null 2>&1; then
+  go_bin="$target/bench-go"
+  echo "== build (go): sigstore-kms-gokms, bench-gohost into $go_bin" >&2
+  (cd interop && GOTOOLCHAIN=local go build -mod=readonly -o "$go_bin/sigstore-kms-gokms" ./cmd/sigstore-kms-gokms \
+    && GOTOOLCHAIN=local go build -mod=readonly -o "$go_bin/bench-gohost" ./cmd/bench-gohost)
+else
+  echo "go is not on PATH: the Go host and Go plugin columns are left out" >&2
+fi
+
+cosign="${COSIGN_BIN:-}"
+if [ -z "$cosign" ]; then
+  for candidate in "$root/.tools/bin/cosign-v3.1.3" "${COSIGN_BIN_DIR:-$HOME/.cache/sigstore-kms-rs/cosign}/cosign-v3.1.3"; do
+    if [ -x "$candidate" ]; then cosign="$candidate"; break; fi
+  done
+fi
+[ -n "$cosign" ] || echo "no cosign v3 binary found: the cosign row is left out (make e2e-cosign installs one)" >&2
+
+echo "== run (uptime: $(uptime))" >&2
+"$target/release/sigstore-kms-bench" report \
+  --cargo-bin-dir "$target/release" \
+  --go-bin-dir "$go_bin" \
+  --cosign "$cosign" \
+  --rounds "${BENCH_ROUNDS:-5}" \
+  --calls "${BENCH_CALLS:-100}" \
+  --stream-mib "${BENCH_STREAM_MIB:-1024}" \
+  --analysis "$root/bench/analysis.md" \
+  --out "${BENCH_OUT:-$root/BENCHMARKS.md}"
