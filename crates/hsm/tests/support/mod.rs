@@ -109,11 +109,25 @@ impl SoftHsm {
     /// Initialises a token labelled `label` with [`USER_PIN`].
     pub fn token(&self, label: &str) -> Token {
         let _one_at_a_time = self.init.lock().unwrap_or_else(|e| e.into_inner());
-        let out = Command::new(&self.util)
-            .args(["--init-token", "--free", "--label", label])
-            .args(["--pin", USER_PIN, "--so-pin", SO_PIN])
-            .output()
-            .expect("softhsm2-util runs");
+        let init = || {
+            Command::new(&self.util)
+                .args(["--init-token", "--free", "--label", label])
+                .args(["--pin", USER_PIN, "--so-pin", SO_PIN])
+                .output()
+                .expect("softhsm2-util runs")
+        };
+        let mut out = init();
+        // Looking for the free slot, softhsm2-util reads every token, and
+        // fails when a plugin of another test is rewriting one (SoftHSM2
+        // does at each login). It has created nothing then: try again.
+        for _ in 0..20 {
+            let busy = String::from_utf8_lossy(&out.stderr).contains("Could not get info");
+            if out.status.success() || !busy {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            out = init();
+        }
         assert!(
             out.status.success(),
             "softhsm2-util --init-token failed: {}",
