@@ -54,7 +54,7 @@ e2e-cosign:
 .PHONY: stress
 ## stress: concurrency and soak against localkms in a release build: 32
 ## concurrent createKey, 64 signing threads, 5,000 sequential calls, 100 MiB
-## messages (minutes; not part of make test); figures in docs/robustness.md
+## messages (a minute or two; not part of make test); figures in docs/robustness.md
 stress:
 	$(CARGO) build --release --locked -p sigstore-kms-localkms
 	$(CARGO) test --release --locked -p sigstore-kms-stress -- --ignored --nocapture --test-threads=1
