@@ -225,4 +225,60 @@ tools_across() {
 tools_across "$cosign_v3" "$COSIGN_V3_VERSION" "$v3_dir"
 tools_across "$cosign_v2" "$COSIGN_V2_VERSION" "$v2_dir"
 
+# ---------------------------------------------------------------------------
+# cosign with an HSM: sigstore-kms-hsm over a SoftHSM2 token
+# ---------------------------------------------------------------------------
+softhsm_module() {
+    local candidate
+    for candidate in /usr/lib/softhsm/libsofthsm2.so \
+        /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so \
+        /usr/local/lib/softhsm/libsofthsm2.so; do
+        [[ -f "$candidate" ]] && { printf '%s\n' "$candidate"; return 0; }
+    done
+    return 1
+}
+
+cosign_hsm() {
+    local cosign="$1" label="$2" dir key verifier
+    shift 2
+    dir="$(mktemp -d "$work/hsm-$label.XXXXXX")"
+    key="hsm://token=e2e;object=cosign-$label"
+    cd "$dir"
+    printf 'a blob signed by cosign %s inside a PKCS#11 token\n' "$label" >blob.txt
+    printf 'not the blob that was signed\n' >tampered.txt
+    step "cosign $label with an HSM: generate-key-pair, sign-blob, verify-blob ($key)"
+    "$cosign" generate-key-pair --kms "$key"
+    "$cosign" sign-blob --yes --key "$key" "$@" --output-signature blob.sig blob.txt
+    openssl_verify cosign.pub blob.sig blob.txt
+    for verifier in "$key" cosign.pub; do
+        "$cosign" verify-blob --key "$verifier" --insecure-ignore-tlog=true \
+            --signature blob.sig blob.txt
+        expect_bad_signature "cosign $label verify-blob --key $verifier (HSM) of a tampered blob" \
+            "$cosign" verify-blob --key "$verifier" --insecure-ignore-tlog=true \
+            --signature blob.sig tampered.txt
+    done
+    step "sigstore-kms verify-blob of the HSM signature, and cosign $label verify-blob of a sigstore-kms one"
+    sigstore-kms verify-blob --key "$key" --signature blob.sig blob.txt
+    sigstore-kms sign-blob --key "$key" --output-signature ours.sig blob.txt
+    "$cosign" verify-blob --key cosign.pub --insecure-ignore-tlog=true --signature ours.sig blob.txt
+    cd "$repo_root"
+}
+
+if module="$(softhsm_module)" && command -v softhsm2-util >/dev/null; then
+    step "build sigstore-kms-hsm; a SoftHSM2 token in a temporary directory"
+    (cd "$repo_root" && "$cargo" build --locked -p sigstore-kms-hsm)
+    mkdir -p "$work/hsm/tokens"
+    printf 'directories.tokendir = %s\nobjectstore.backend = file\n' "$work/hsm/tokens" >"$work/hsm/softhsm2.conf"
+    export SOFTHSM2_CONF="$work/hsm/softhsm2.conf"
+    softhsm2-util --init-token --free --label e2e --pin 123456 --so-pin 12345678 >/dev/null
+    export SIGSTORE_KMS_HSM_MODULE="$module" SIGSTORE_KMS_HSM_PIN=123456
+    cosign_hsm "$cosign_v3" "$COSIGN_V3_VERSION" \
+        --use-signing-config=false --tlog-upload=false --new-bundle-format=false
+    cosign_hsm "$cosign_v2" "$COSIGN_V2_VERSION" --tlog-upload=false
+elif [[ "${SIGSTORE_KMS_REQUIRE_SOFTHSM:-}" == 1 ]]; then
+    die "SoftHSM2 is not installed, and SIGSTORE_KMS_REQUIRE_SOFTHSM=1"
+else
+    printf '\nSKIPPING cosign with an HSM: SoftHSM2 (softhsm2-util and its module) is not installed\n' >&2
+fi
+
 step "e2e-cosign: all checks passed"
