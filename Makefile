@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 
-.PHONY: test fmt-check clippy unit-test test-signer-program interop interop-when-go demo
+.PHONY: test fmt-check clippy unit-test test-signer-program interop interop-when-go demo package
 
 ## test: everything a change must pass (formatting, lints, all tests, the
 ## conformance suite against localkms, and the Go interop tests when go is present)
@@ -26,6 +26,10 @@ test-signer-program:
 	  PATH="$(CARGO_TARGET_DIR)/debug:$$PATH" \
 	  $(CARGO) test --locked --features signer_program --test signer_program -- \
 	    --key-resource-id "localkms://$$dir/key.pem"
+
+## package: cargo package (with verification) of every publishable crate
+package:
+	$(CARGO) package --workspace --locked
 
 ## demo: generate a key, sign, verify (through the plugin and with the PEM),
 ## and show that a tampered file fails
