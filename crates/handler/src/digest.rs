@@ -9,9 +9,10 @@ use sigstore_kms_protocol::{HashFunc, InitOptions, MessageOptions};
 use crate::HandlerError;
 
 /// Bytes read from the message per step: large enough that hashing a
-/// multi-GiB stream is not dominated by system calls, small enough to be
-/// constant memory.
-const READ_BUFFER_SIZE: usize = 256 * 1024;
+/// multi-GiB stream is not dominated by system calls, small enough to stay
+/// in the CPU's cache from the kernel's copy to the hash (256 KiB doubled
+/// the system time of reading a pipe; see BENCHMARKS.md).
+const READ_BUFFER_SIZE: usize = 64 * 1024;
 
 /// The hash functions [`hash_message`] computes.
 pub const HASHABLE: [HashFunc; 3] = [HashFunc::SHA256, HashFunc::SHA384, HashFunc::SHA512];
