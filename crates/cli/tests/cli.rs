@@ -69,7 +69,15 @@ impl Workspace {
             .spawn()
             .unwrap();
         child.stdin.take().unwrap().write_all(stdin).unwrap();
-        child.wait_with_output().unwrap()
+        let out = child.wait_with_output().unwrap();
+        // Whatever happens, no command ever shows a private key.
+        for stream in [&out.stdout, &out.stderr] {
+            assert!(
+                !String::from_utf8_lossy(stream).contains("PRIVATE KEY"),
+                "{args:?} printed a private key"
+            );
+        }
+        out
     }
 
     fn generate(&self) {
