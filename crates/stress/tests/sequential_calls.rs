@@ -76,7 +76,7 @@ fn five_thousand_calls_leak_nothing() {
     let started = Instant::now();
     for i in WARM_UP..WARM_UP + CALLS {
         call(i);
-        if (i - WARM_UP + 1) % 1000 == 0 {
+        if (i - WARM_UP + 1).is_multiple_of(1000) {
             rss_samples.push(rss_kib());
             assert_eq!(open_fds(), fds_before, "descriptors leaked by call {i}");
         }
