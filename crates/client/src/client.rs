@@ -258,15 +258,7 @@ impl Client {
         message: R,
         options: &CallOptions,
     ) -> Result<Vec<u8>, Error> {
-        let deadline = self.deadline(options);
-        let args = MethodArgs::SignMessage(SignMessageArgs::new(
-            rpc_options(options, deadline),
-            message_options(options),
-        ));
-        match self.run(MethodName::SignMessage, args, deadline, Some(message))? {
-            MethodResp::SignMessage(resp) => Ok(resp.signature),
-            other => Err(self.mismatched(MethodName::SignMessage, other)),
-        }
+        self.sign(Some(message), options)
     }
 
     /// Signs a digest computed with `hash_func`; nothing is sent on stdin.
@@ -277,7 +269,23 @@ impl Client {
         options: &CallOptions,
     ) -> Result<Vec<u8>, Error> {
         let options = options.clone().digest(digest).hash_func(hash_func);
-        self.sign_message(io::empty(), &options)
+        self.sign(None::<io::Empty>, &options)
+    }
+
+    fn sign<R: Read + Send>(
+        &self,
+        message: Option<R>,
+        options: &CallOptions,
+    ) -> Result<Vec<u8>, Error> {
+        let deadline = self.deadline(options);
+        let args = MethodArgs::SignMessage(SignMessageArgs::new(
+            rpc_options(options, deadline),
+            message_options(options),
+        ));
+        match self.run(MethodName::SignMessage, args, deadline, message)? {
+            MethodResp::SignMessage(resp) => Ok(resp.signature),
+            other => Err(self.mismatched(MethodName::SignMessage, other)),
+        }
     }
 
     /// Asks the plugin to verify `signature` over the message read from

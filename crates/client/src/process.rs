@@ -1,12 +1,15 @@
 //! One method call = one plugin process: start it, feed stdin, collect
 //! stdout, enforce the deadline, reap it.
 //!
-//! Three helpers run beside the caller's thread, so that no order of reads
-//! and writes by the plugin can deadlock the call: one streams the message
-//! into stdin, one drains stdout (and one stderr, when captured), and on Unix
-//! one waits for the plugin's exit without reaping it. The caller's thread
-//! only waits for their events, with the deadline as timeout, so it can kill
-//! the plugin's whole process group while its pid still names that group.
+//! Helpers run beside the caller's thread, so that no order of reads and
+//! writes by the plugin can deadlock the call: one streams the message into
+//! stdin, one drains stdout (and one stderr, when captured), and on Unix one
+//! waits for the plugin's exit without reaping it. The caller's thread only
+//! waits for their events, with the deadline as timeout, so it can kill the
+//! plugin's whole process group while its pid still names that group.
+//!
+//! On Linux a call without a message needs no helper: the caller's thread
+//! polls the pipes and a pidfd itself (`single_thread`).
 
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -20,6 +23,9 @@ use std::time::{Duration, Instant};
 use sigstore_kms_protocol::{MethodName, MethodResp, PluginResp, ResponseError, PROTOCOL_VERSION};
 
 use crate::error::{ExecutionFailure, ResponseProblem};
+
+#[cfg(target_os = "linux")]
+mod single_thread;
 use crate::{Error, StderrMode};
 
 /// Large enough that a multi-GiB message costs few system calls, and small
@@ -98,6 +104,33 @@ pub(crate) fn call<R: Read + Send>(
         source,
     })?;
 
+    #[cfg(target_os = "linux")]
+    if message.is_none() {
+        if let Some(pidfd) = single_thread::pidfd_open(&child) {
+            let supervised = single_thread::supervise(&mut child, &pidfd, settings, deadline);
+            return answer(settings, executable, method, supervised);
+        }
+    }
+    let supervised = supervise_with_threads(&mut child, settings, deadline, message);
+    answer(settings, executable, method, supervised)
+}
+
+/// How a call's process ended, with what it wrote.
+struct Supervised {
+    outcome: Outcome,
+    stdout: Vec<u8>,
+    /// The tail of stderr, when captured.
+    stderr: Option<Vec<u8>>,
+}
+
+/// Supervises the call with helper threads: the portable way, and the one
+/// for calls with a message, whose reads may block for any time.
+fn supervise_with_threads<R: Read + Send>(
+    child: &mut Child,
+    settings: &ProcessSettings,
+    deadline: Option<Instant>,
+    message: Option<R>,
+) -> Supervised {
     let (events, inbox) = mpsc::channel();
     let stdout = Arc::new(Mutex::new(Vec::new()));
     if let Some(pipe) = child.stdout.take() {
@@ -127,7 +160,7 @@ pub(crate) fn call<R: Read + Send>(
             scope.spawn(move || feed_stdin(message, stdin, cancel, &events));
         }
         let outcome = supervise(
-            &mut child,
+            child,
             &inbox,
             deadline,
             settings.exit_grace,
@@ -136,10 +169,30 @@ pub(crate) fn call<R: Read + Send>(
         cancel.store(true, Ordering::Relaxed);
         outcome
     });
+    let take = |buffer: &Mutex<Vec<u8>>| {
+        std::mem::take(&mut *buffer.lock().unwrap_or_else(PoisonError::into_inner))
+    };
+    Supervised {
+        outcome,
+        stdout: take(&stdout),
+        stderr: stderr_tail.map(|tail| take(&tail)),
+    }
+}
 
-    let stderr = stderr_tail.map(|tail| {
-        String::from_utf8_lossy(&tail.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
-    });
+/// The call's result, from how its process ended and what it wrote.
+fn answer(
+    settings: &ProcessSettings,
+    executable: &Path,
+    method: MethodName,
+    supervised: Supervised,
+) -> Result<MethodResp, Error> {
+    let exe_name = || executable.display().to_string();
+    let Supervised {
+        outcome,
+        stdout: output,
+        stderr,
+    } = supervised;
+    let stderr = stderr.map(|tail| String::from_utf8_lossy(&tail).into_owned());
     let failed = |failure| Error::Execution {
         method,
         executable: exe_name(),
@@ -176,7 +229,6 @@ pub(crate) fn call<R: Read + Send>(
         }
     }
 
-    let output = std::mem::take(&mut *stdout.lock().unwrap_or_else(PoisonError::into_inner));
     if output.iter().all(u8::is_ascii_whitespace) {
         return Err(failed(ExecutionFailure::EmptyOutput { status }));
     }
@@ -266,6 +318,10 @@ fn supervise(
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
+    reap(child)
+}
+
+fn reap(child: &mut Child) -> Outcome {
     match child.wait() {
         Ok(status) => Outcome::Finished(status),
         Err(error) => Outcome::WaitFailed(error),
@@ -351,10 +407,9 @@ fn read_stdout(mut pipe: impl Read, buffer: &Mutex<Vec<u8>>, limit: usize, event
             Ok(0) => break Event::StdoutClosed,
             Ok(n) => {
                 let mut buffer = buffer.lock().unwrap_or_else(PoisonError::into_inner);
-                if buffer.len() + n > limit {
+                if !append_within(&mut buffer, &chunk[..n], limit) {
                     break Event::StdoutOverflow;
                 }
-                buffer.extend_from_slice(&chunk[..n]);
             }
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
             Err(error) => break Event::StdoutFailed(error),
@@ -375,18 +430,33 @@ fn read_stderr_tail(
     loop {
         match pipe.read(&mut chunk) {
             Ok(0) => break,
-            Ok(n) => {
-                let mut tail = tail.lock().unwrap_or_else(PoisonError::into_inner);
-                tail.extend_from_slice(&chunk[..n]);
-                let excess = tail.len().saturating_sub(limit);
-                tail.drain(..excess);
-            }
+            Ok(n) => keep_tail(
+                &mut tail.lock().unwrap_or_else(PoisonError::into_inner),
+                &chunk[..n],
+                limit,
+            ),
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => break,
         }
     }
     drop(pipe);
     let _ = events.send(Event::StderrClosed);
+}
+
+/// Appends `bytes` to the plugin's stdout unless that would pass `limit`.
+fn append_within(buffer: &mut Vec<u8>, bytes: &[u8], limit: usize) -> bool {
+    if buffer.len() + bytes.len() > limit {
+        return false;
+    }
+    buffer.extend_from_slice(bytes);
+    true
+}
+
+/// Appends `bytes` to the stderr tail and keeps its last `limit` bytes.
+fn keep_tail(tail: &mut Vec<u8>, bytes: &[u8], limit: usize) {
+    tail.extend_from_slice(bytes);
+    let excess = tail.len().saturating_sub(limit);
+    tail.drain(..excess);
 }
 
 /// Streams the message into the plugin's stdin, then closes it. A plugin

@@ -22,6 +22,25 @@ fn none() -> CallOptions {
     CallOptions::new()
 }
 
+/// The two ways a call is supervised: a call without a message (on Linux,
+/// by the caller's thread alone) and a call streaming one (with helper
+/// threads). Process handling is tested both ways.
+#[derive(Clone, Copy, Debug)]
+enum Call {
+    Digest,
+    Message,
+}
+
+const CALLS: [Call; 2] = [Call::Digest, Call::Message];
+
+/// Signs the digest of "m", or streams "m" itself.
+fn sign(client: &Client, call: Call, options: &CallOptions) -> Result<Vec<u8>, Error> {
+    match call {
+        Call::Digest => client.sign_digest(&[0x5a; 32], HashFunc::SHA256, options),
+        Call::Message => client.sign_message(&b"m"[..], options),
+    }
+}
+
 /// A message of `len` bytes that is never held in memory whole.
 fn big_message(len: u64) -> impl Read + Send {
     io::repeat(0x5a).take(len)
@@ -93,12 +112,14 @@ fn valid_answer_with_nonzero_exit_is_used() {
 fn death_by_signal_is_reported_as_such_even_after_a_valid_answer() {
     let plugins = Plugins::new();
     let client = plugins.client(&format!("{}; kill -9 $$", answer(SIGN_OK)));
-    match client.sign_message(&b"m"[..], &none()).unwrap_err() {
-        Error::Execution {
-            failure: ExecutionFailure::KilledBySignal { signal },
-            ..
-        } => assert_eq!(signal, 9),
-        other => panic!("{other:?}"),
+    for call in CALLS {
+        match sign(&client, call, &none()).unwrap_err() {
+            Error::Execution {
+                failure: ExecutionFailure::KilledBySignal { signal },
+                ..
+            } => assert_eq!(signal, 9, "{call:?}"),
+            other => panic!("{call:?}: {other:?}"),
+        }
     }
 }
 
@@ -106,17 +127,22 @@ fn death_by_signal_is_reported_as_such_even_after_a_valid_answer() {
 fn hang_past_the_deadline_is_killed_and_returns_promptly() {
     let plugins = Plugins::new();
     let client = plugins.client("exec sleep 60");
-    let start = Instant::now();
-    let err = client
-        .default_algorithm(&CallOptions::new().timeout(Duration::from_secs(1)))
+    for call in CALLS {
+        let start = Instant::now();
+        let err = sign(
+            &client,
+            call,
+            &CallOptions::new().timeout(Duration::from_secs(1)),
+        )
         .unwrap_err();
-    assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
-    assert!(
-        start.elapsed() < Duration::from_secs(10),
-        "{:?}",
-        start.elapsed()
-    );
-    assert!(start.elapsed() >= Duration::from_millis(900));
+        assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
+        let elapsed = start.elapsed();
+        assert!(elapsed < Duration::from_secs(10), "{call:?}: {elapsed:?}");
+        assert!(
+            elapsed >= Duration::from_millis(900),
+            "{call:?}: {elapsed:?}"
+        );
+    }
 }
 
 #[test]
@@ -141,20 +167,22 @@ fn deadline_kills_every_process_the_plugin_started() {
         "sleep 60 & echo $! > '{}'; wait",
         pid_file.display()
     ));
-    let start = Instant::now();
-    let err = client
-        .sign_message(
-            big_message(1 << 20),
-            &CallOptions::new().timeout(Duration::from_secs(1)),
-        )
+    let options = CallOptions::new().timeout(Duration::from_secs(1));
+    for call in CALLS {
+        let start = Instant::now();
+        let err = match call {
+            Call::Digest => sign(&client, call, &options),
+            Call::Message => client.sign_message(big_message(1 << 20), &options),
+        }
         .unwrap_err();
-    assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
-    assert!(start.elapsed() < Duration::from_secs(10));
-    let grandchild = common::read_pid(&pid_file);
-    assert!(
-        common::wait_gone(grandchild),
-        "grandchild {grandchild} survived"
-    );
+        assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
+        assert!(start.elapsed() < Duration::from_secs(10), "{call:?}");
+        let grandchild = common::read_pid(&pid_file);
+        assert!(
+            common::wait_gone(grandchild),
+            "{call:?}: grandchild {grandchild} survived"
+        );
+    }
 }
 
 #[test]
@@ -184,19 +212,18 @@ fn lingering_child_holding_stdout_does_not_hold_the_call() {
         pid_file.display(),
         answer(SIGN_OK)
     ));
-    let start = Instant::now();
-    let signature = client.sign_message(&b"m"[..], &none()).unwrap();
-    assert_eq!(signature, [0x30, 0x06]);
-    assert!(
-        start.elapsed() < Duration::from_secs(10),
-        "{:?}",
-        start.elapsed()
-    );
-    let lingering = common::read_pid(&pid_file);
-    assert!(
-        common::wait_gone(lingering),
-        "lingering child {lingering} survived"
-    );
+    for call in CALLS {
+        let start = Instant::now();
+        let signature = sign(&client, call, &none()).unwrap();
+        assert_eq!(signature, [0x30, 0x06]);
+        let elapsed = start.elapsed();
+        assert!(elapsed < Duration::from_secs(10), "{call:?}: {elapsed:?}");
+        let lingering = common::read_pid(&pid_file);
+        assert!(
+            common::wait_gone(lingering),
+            "{call:?}: lingering child {lingering} survived"
+        );
+    }
 }
 
 #[test]
@@ -209,19 +236,21 @@ fn stdout_flood_fails_at_the_limit() {
     let client = Client::builder()
         .stdout_limit(256 * 1024)
         .with_executable(exe, KEY_REF);
-    let start = Instant::now();
-    let err = client.default_algorithm(&none()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Execution {
-                failure: ExecutionFailure::OutputTooLarge { limit: 262144 },
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    assert!(start.elapsed() < Duration::from_secs(10));
+    for call in CALLS {
+        let start = Instant::now();
+        let err = sign(&client, call, &none()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Execution {
+                    failure: ExecutionFailure::OutputTooLarge { limit: 262144 },
+                    ..
+                }
+            ),
+            "{call:?}: {err:?}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(10), "{call:?}");
+    }
 }
 
 #[test]
@@ -462,15 +491,17 @@ fn captured_stderr_keeps_only_the_tail() {
     let plugins = Plugins::new();
     let client = plugins
         .client("head -c 20000 /dev/zero | tr '\\0' 'x' >&2; echo ' the-end' >&2; echo garbage");
-    match client.default_algorithm(&none()).unwrap_err() {
-        Error::Execution {
-            stderr: Some(stderr),
-            ..
-        } => {
-            assert!(stderr.len() <= 4096, "{}", stderr.len());
-            assert!(stderr.ends_with("x the-end\n"), "{stderr:?}");
+    for call in CALLS {
+        match sign(&client, call, &none()).unwrap_err() {
+            Error::Execution {
+                stderr: Some(stderr),
+                ..
+            } => {
+                assert!(stderr.len() <= 4096, "{call:?}: {}", stderr.len());
+                assert!(stderr.ends_with("x the-end\n"), "{call:?}: {stderr:?}");
+            }
+            other => panic!("{call:?}: {other:?}"),
         }
-        other => panic!("{other:?}"),
     }
 }
 

@@ -5,9 +5,10 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::elliptic_curve::zeroize::Zeroizing;
-use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding, ObjectIdentifier};
-use p256::SecretKey;
+use p256::pkcs8::{EncodePrivateKey, LineEnding, ObjectIdentifier};
+use p256::{EncodedPoint, PublicKey, SecretKey};
 use pkcs8::{PrivateKeyInfo, SecretDocument};
 use rand_core::OsRng;
 use sec1::EcPrivateKey;
@@ -115,8 +116,25 @@ pub fn key_path(key_resource_id: &str) -> Result<PathBuf, KeyFileError> {
     Ok(PathBuf::from(key_resource_id))
 }
 
+/// A private key with its public half. Deriving the public key is a scalar
+/// multiplication, the most expensive step of a call, so it is done once:
+/// checking the public key stored in the file yields it.
+pub struct KeyPair {
+    /// The private scalar.
+    pub secret: SecretKey,
+    /// Its public key.
+    pub public: PublicKey,
+}
+
+impl KeyPair {
+    fn new(secret: SecretKey) -> KeyPair {
+        let public = secret.public_key();
+        KeyPair { secret, public }
+    }
+}
+
 /// Reads the P-256 private key in `path`.
-pub fn load(path: &Path) -> Result<SecretKey, KeyFileError> {
+pub fn load(path: &Path) -> Result<KeyPair, KeyFileError> {
     let text = read_text(path)?;
     let (label, block) = private_key_block(path, &text)?;
     decode(path, label, block)
@@ -128,7 +146,7 @@ pub fn load(path: &Path) -> Result<SecretKey, KeyFileError> {
 /// which is then linked into place only if `path` still does not exist: the
 /// key file is never seen half-written and never replaced. When processes
 /// race, one key wins and every one of them returns it.
-pub fn load_or_create(path: &Path) -> Result<(SecretKey, Origin), KeyFileError> {
+pub fn load_or_create(path: &Path) -> Result<(KeyPair, Origin), KeyFileError> {
     match load(path) {
         Ok(key) => return Ok((key, Origin::Existing)),
         Err(KeyFileError::NotFound(_)) => {}
@@ -170,7 +188,7 @@ pub fn load_or_create(path: &Path) -> Result<(SecretKey, Origin), KeyFileError> 
     match temp.persist_noclobber(path) {
         Ok(_) => {
             sync_dir(dir);
-            Ok((key, Origin::Created))
+            Ok((KeyPair::new(key), Origin::Created))
         }
         Err(err) if err.error.kind() == io::ErrorKind::AlreadyExists => {
             Ok((load(path)?, Origin::CreatedConcurrently))
@@ -264,7 +282,7 @@ fn private_key_block<'a>(path: &Path, text: &'a str) -> Result<(&'a str, &'a str
     Err(KeyFileError::NotPem(path.to_owned()))
 }
 
-fn decode(path: &Path, label: &str, block: &str) -> Result<SecretKey, KeyFileError> {
+fn decode(path: &Path, label: &str, block: &str) -> Result<KeyPair, KeyFileError> {
     let malformed = |label, reason: String| KeyFileError::Malformed {
         path: path.to_owned(),
         label,
@@ -294,8 +312,9 @@ fn decode(path: &Path, label: &str, block: &str) -> Result<SecretKey, KeyFileErr
                 Ok(curve) => return Err(wrong_type(format!("an EC key on {}", curve_name(curve)))),
                 Err(err) => return Err(malformed(PKCS8_LABEL, err.to_string())),
             }
-            SecretKey::from_pkcs8_der(der.as_bytes())
-                .map_err(|err| malformed(PKCS8_LABEL, err.to_string()))
+            let key = EcPrivateKey::try_from(info.private_key)
+                .map_err(|err| malformed(PKCS8_LABEL, err.to_string()))?;
+            key_pair(&key).map_err(|reason| malformed(PKCS8_LABEL, reason))
         }
         SEC1_LABEL => {
             let der = der(SEC1_LABEL)?;
@@ -313,8 +332,7 @@ fn decode(path: &Path, label: &str, block: &str) -> Result<SecretKey, KeyFileErr
                 // check below still rejects other curves' keys.
                 None => {}
             }
-            SecretKey::from_sec1_der(der.as_bytes())
-                .map_err(|err| malformed(SEC1_LABEL, err.to_string()))
+            key_pair(&key).map_err(|reason| malformed(SEC1_LABEL, reason))
         }
         "RSA PRIVATE KEY" => Err(wrong_type("an RSA key".to_owned())),
         "ENCRYPTED PRIVATE KEY" => Err(wrong_type(
@@ -327,6 +345,23 @@ fn decode(path: &Path, label: &str, block: &str) -> Result<SecretKey, KeyFileErr
             label: label.to_owned(),
         }),
     }
+}
+
+/// The checks of `SecretKey::try_from(EcPrivateKey)` (a scalar in range,
+/// and a stored public key that is this scalar's), keeping the public key
+/// computed for the second.
+fn key_pair(key: &EcPrivateKey<'_>) -> Result<KeyPair, String> {
+    let secret = SecretKey::from_slice(key.private_key)
+        .map_err(|_| "the private key is not a P-256 scalar".to_owned())?;
+    let pair = KeyPair::new(secret);
+    if let Some(stored) = key.public_key {
+        let stored = EncodedPoint::from_bytes(stored)
+            .map_err(|_| "the stored public key is not an encoded point".to_owned())?;
+        if pair.public.to_encoded_point(stored.is_compressed()) != stored {
+            return Err("the stored public key does not belong to the private key".to_owned());
+        }
+    }
+    Ok(pair)
 }
 
 fn algorithm_name(oid: ObjectIdentifier) -> String {

@@ -3,15 +3,16 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use p256::ecdsa::signature::hazmat::{PrehashSigner as _, PrehashVerifier as _};
-use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
-use p256::SecretKey;
+use ecdsa::hazmat::{bits2field, DigestPrimitive, SignPrimitive as _};
+use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+use p256::ecdsa::{Signature, VerifyingKey};
+use p256::NistP256;
 use sigstore_kms_handler::{public_key_pem, CallOptions, Error, Plugin};
 use sigstore_kms_protocol::{HashFunc, InitOptions, MethodName};
 
 use crate::diagnostics::debug;
 use crate::fault::Fault;
-use crate::keyfile::{self, Origin};
+use crate::keyfile::{self, KeyPair, Origin};
 
 /// The one algorithm this plugin serves.
 pub const ALGORITHM: &str = "ecdsa-p256-sha256";
@@ -34,7 +35,7 @@ impl LocalKms {
         Ok(LocalKms { path, fault })
     }
 
-    fn load(&self) -> Result<SecretKey, Error> {
+    fn load(&self) -> Result<KeyPair, Error> {
         let key = keyfile::load(&self.path)?;
         debug(format_args!("loaded the key in {}", self.path.display()));
         Ok(key)
@@ -99,7 +100,7 @@ impl Plugin for LocalKms {
             )
             .into());
         }
-        let (key, origin) = keyfile::load_or_create(&self.path)?;
+        let (pair, origin) = keyfile::load_or_create(&self.path)?;
         debug(format_args!(
             "{} {}",
             match origin {
@@ -109,13 +110,13 @@ impl Plugin for LocalKms {
             },
             self.path.display()
         ));
-        Ok(public_key_pem(&key.public_key())?)
+        Ok(public_key_pem(&pair.public)?)
     }
 
     fn public_key(&self, options: &CallOptions) -> Result<String, Error> {
         self.fault.in_method(MethodName::PublicKey)?;
         check_options(options)?;
-        Ok(public_key_pem(&self.load()?.public_key())?)
+        Ok(public_key_pem(&self.load()?.public)?)
     }
 
     fn sign_message(
@@ -125,12 +126,9 @@ impl Plugin for LocalKms {
     ) -> Result<Vec<u8>, Error> {
         self.fault.in_method(MethodName::SignMessage)?;
         check_message_options(options)?;
-        let key = SigningKey::from(self.load()?);
+        let pair = self.load()?;
         let digest = self.digest(message, options)?;
-        let signature: Signature = key
-            .sign_prehash(&digest)
-            .map_err(|_| "signing the digest failed")?;
-        Ok(signature.to_der().as_bytes().to_vec())
+        Ok(sign_prehash(&pair, &digest)?.to_der().as_bytes().to_vec())
     }
 
     fn verify_signature(
@@ -143,7 +141,7 @@ impl Plugin for LocalKms {
         check_message_options(options)?;
         let signature = Signature::from_der(signature)
             .map_err(|_| "the signature is not an ASN.1 DER encoded ECDSA P-256 signature")?;
-        let key = VerifyingKey::from(self.load()?.public_key());
+        let key = VerifyingKey::from(self.load()?.public);
         let digest = self.digest(message, options)?;
         key.verify_prehash(&digest, &signature).map_err(|_| {
             format!(
@@ -152,5 +150,41 @@ impl Plugin for LocalKms {
             )
         })?;
         Ok(())
+    }
+}
+
+/// What `SigningKey::sign_prehash` computes (ECDSA with RFC 6979 nonces),
+/// without building a `SigningKey`: that derives the public key again, a
+/// second scalar multiplication next to the one of the signature itself.
+fn sign_prehash(pair: &KeyPair, digest: &[u8]) -> Result<Signature, Error> {
+    let failed = |_| "signing the digest failed";
+    let z = bits2field::<NistP256>(digest).map_err(failed)?;
+    let (signature, _) = pair
+        .secret
+        .to_nonzero_scalar()
+        .try_sign_prehashed_rfc6979::<<NistP256 as DigestPrimitive>::Digest>(&z, &[])
+        .map_err(failed)?;
+    Ok(signature)
+}
+
+#[cfg(test)]
+mod tests {
+    use p256::ecdsa::signature::hazmat::PrehashSigner as _;
+    use p256::ecdsa::SigningKey;
+    use p256::SecretKey;
+
+    use super::*;
+
+    #[test]
+    fn signatures_are_those_of_a_signing_key() {
+        let secret = SecretKey::from_slice(&[0x42; 32]).unwrap();
+        let pair = KeyPair {
+            public: secret.public_key(),
+            secret: secret.clone(),
+        };
+        for digest in [&[7u8; 32][..], &[9u8; 48], &[1u8; 64]] {
+            let expected: Signature = SigningKey::from(&secret).sign_prehash(digest).unwrap();
+            assert_eq!(sign_prehash(&pair, digest).unwrap(), expected);
+        }
     }
 }
