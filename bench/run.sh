@@ -18,6 +18,18 @@ cargo="${CARGO:-cargo}"
 echo "== build (release): sigstore-kms-bench, sigstore-kms-localkms, sigstore-kms" >&2
 "$cargo" build --release --locked -p sigstore-kms-bench -p sigstore-kms-localkms -p sigstore-kms-cli
 
+static_bin=""
+if [ "$(uname -s)" = Linux ]; then
+  # The same plugin linked statically (see the README): the per-call
+  # tables compare both builds. Cargo then relinks the default build.
+  static_bin="$target/bench-static"
+  echo "== build (release, static): sigstore-kms-localkms-static into $static_bin" >&2
+  "$cargo" rustc --release --locked -p sigstore-kms-localkms --bin sigstore-kms-localkms -- -C target-feature=+crt-static
+  mkdir -p "$static_bin"
+  cp "$target/release/sigstore-kms-localkms" "$static_bin/sigstore-kms-localkms-static"
+  "$cargo" build --release --locked -p sigstore-kms-localkms
+fi
+
 go_bin=""
 if command -v go >/dev/null 2>&1; then
   go_bin="$target/bench-go"
@@ -39,6 +51,7 @@ fi
 echo "== run (uptime: $(uptime))" >&2
 "$target/release/sigstore-kms-bench" report \
   --cargo-bin-dir "$target/release" \
+  --static-bin-dir "$static_bin" \
   --go-bin-dir "$go_bin" \
   --cosign "$cosign" \
   --rounds "${BENCH_ROUNDS:-5}" \

@@ -5,7 +5,7 @@
 //! every figure comes from a fresh process (peak RSS included).
 //!
 //! ```text
-//! sigstore-kms-bench report --bin-dir DIR --cargo-bin-dir DIR --out BENCHMARKS.md
+//! sigstore-kms-bench report --cargo-bin-dir DIR [--static-bin-dir DIR] [--go-bin-dir DIR] --out BENCHMARKS.md
 //! sigstore-kms-bench calls --op public-key|sign-digest|true|true-client --key NAME://REF --hash sha256|sha384 --n N --plugin-dir DIR
 //! sigstore-kms-bench stream --key NAME://REF --hash sha256|sha384 --plugin-dir DIR FILE
 //! sigstore-kms-bench concurrent --key NAME://REF --plugin-dir DIR --signers K --calls M [--file F]

@@ -24,6 +24,8 @@ struct Bench {
     work: WorkDir,
     plugin_path: String,
     local_key: String,
+    /// The same key, through the statically linked build of localkms.
+    static_key: Option<String>,
     go_key: Option<String>,
 }
 
@@ -99,7 +101,12 @@ impl Bench {
             std::env::temp_dir().join(format!("sigstore-kms-bench.{}", std::process::id())),
         );
         fs::create_dir_all(&work.0)?;
+        let static_bin = args
+            .opt("static-bin-dir")
+            .map(PathBuf::from)
+            .filter(|dir| dir.join("sigstore-kms-localkms-static").exists());
         let mut dirs = vec![cargo_bin.clone()];
+        dirs.extend(static_bin.clone());
         dirs.extend(go_bin.clone());
         let plugin_path = std::env::join_paths(&dirs)?
             .into_string()
@@ -112,6 +119,8 @@ impl Bench {
             HashFunc::SHA256,
             "ecdsa-p256-sha256",
         )?;
+        let static_key =
+            static_bin.map(|_| format!("localkms-static://{}", work.0.join("p256.pem").display()));
         let go_key = match go_bin {
             Some(_) => {
                 let key = format!("gokms://{}", work.0.join("p384.pem").display());
@@ -128,6 +137,7 @@ impl Bench {
             work,
             plugin_path,
             local_key,
+            static_key,
             go_key,
         })
     }
@@ -286,19 +296,28 @@ fn machine(doc: &mut String) -> Result<()> {
     Ok(())
 }
 
+/// The plugin columns of the per-call tables.
+const PLUGINS: [&str; 3] = [
+    "Rust plugin (localkms, P-256)",
+    "Rust plugin, static (localkms, P-256)",
+    "Go plugin (gokms, P-384)",
+];
+/// The Rust plugin's builds: dynamically linked (cargo's default) and static.
+const BUILDS: [&str; 2] = ["dynamic", "static"];
+
 struct Calls {
     text: String,
-    /// Per-call ratios: Rust host + localkms over the floor, and over the Go
-    /// host + Go plugin, for publicKey and sign-digest.
-    floor_ratio: [f64; 2],
-    go_ratio: [Option<f64>; 2],
+    /// Per-call ratios, [op][build]: Rust host + localkms over the floor, and
+    /// over the Go host + Go plugin, for publicKey and sign-digest.
+    floor_ratio: [[Option<f64>; 2]; 2],
+    go_ratio: [[Option<f64>; 2]; 2],
 }
 
 fn per_call(bench: &Bench, rounds: usize, n: u32) -> Result<Calls> {
     let n_text = n.to_string();
     let ops = ["public-key", "sign-digest"];
-    // [op][host: 0 rust, 1 go][plugin: 0 localkms, 1 gokms] -> per round
-    let mut pairs: [[[Vec<f64>; 2]; 2]; 2] = Default::default();
+    // [op][host: 0 rust, 1 go][plugin: PLUGINS] -> per round
+    let mut pairs: [[[Vec<f64>; 3]; 2]; 2] = Default::default();
     let (mut floor, mut floor_client, mut floor_go) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         eprintln!("per-call round {}/{rounds}", round + 1);
@@ -309,8 +328,11 @@ fn per_call(bench: &Bench, rounds: usize, n: u32) -> Result<Calls> {
         }
         for (o, op) in ops.iter().enumerate() {
             let mut plugins = vec![(0, bench.local_key.as_str(), "sha256")];
+            if let Some(key) = &bench.static_key {
+                plugins.push((1, key.as_str(), "sha256"));
+            }
             if let Some(key) = &bench.go_key {
-                plugins.push((1, key.as_str(), "sha384"));
+                plugins.push((2, key.as_str(), "sha384"));
             }
             for (p, key, hash) in plugins {
                 let rust = bench.probe(&[
@@ -334,7 +356,8 @@ fn per_call(bench: &Bench, rounds: usize, n: u32) -> Result<Calls> {
          µs per call. sign-digest is signMessage with a digest and nothing on stdin: SHA-256 \
          (32 bytes) for localkms (P-256), SHA-384 (48 bytes) for gokms (P-384). The Go host is \
          `cliplugin.LoadSignerVerifier` (sigstore v1.10.11, `interop/cmd/bench-gohost`); the Go \
-         plugin is `sigstore-kms-gokms`, written with the reference's `handler`.\n"
+         plugin is `sigstore-kms-gokms`, written with the reference's `handler`. The static \
+         localkms is the same code linked with `-C target-feature=+crt-static` (see the README).\n"
     )?;
     writeln!(text, "The floor, /bin/true spawned N times:\n")?;
     writeln!(
@@ -362,18 +385,15 @@ fn per_call(bench: &Bench, rounds: usize, n: u32) -> Result<Calls> {
     )?;
     writeln!(text)?;
 
-    let mut floor_ratio = [f64::NAN; 2];
-    let mut go_ratio = [None; 2];
+    let mut floor_ratio = [[None; 2]; 2];
+    let mut go_ratio = [[None; 2]; 2];
     for (o, op) in ops.iter().enumerate() {
         writeln!(
             text,
             "**{op}**, µs per call (× the floor, median of per-round ratios):\n"
         )?;
-        writeln!(
-            text,
-            "| host \\ plugin | Rust plugin (localkms, P-256) | Go plugin (gokms, P-384) |"
-        )?;
-        writeln!(text, "|---|---:|---:|")?;
+        writeln!(text, "| host \\ plugin | {} |", PLUGINS.join(" | "))?;
+        writeln!(text, "|---|---:|---:|---:|")?;
         for (h, host) in ["Rust host (client library)", "Go host (cliplugin)"]
             .iter()
             .enumerate()
@@ -390,11 +410,17 @@ fn per_call(bench: &Bench, rounds: usize, n: u32) -> Result<Calls> {
                     )
                 }
             };
-            writeln!(text, "| {host} | {} | {} |", cell(0), cell(1))?;
+            writeln!(text, "| {host} | {} | {} | {} |", cell(0), cell(1), cell(2))?;
         }
-        floor_ratio[o] = median_ratio(&pairs[o][0][0], &floor);
-        if !pairs[o][1][1].is_empty() {
-            go_ratio[o] = Some(median_ratio(&pairs[o][0][0], &pairs[o][1][1]));
+        for build in 0..BUILDS.len() {
+            let rust = &pairs[o][0][build];
+            if rust.is_empty() {
+                continue;
+            }
+            floor_ratio[o][build] = Some(median_ratio(rust, &floor));
+            if !pairs[o][1][2].is_empty() {
+                go_ratio[o][build] = Some(median_ratio(rust, &pairs[o][1][2]));
+            }
         }
         writeln!(text)?;
     }
@@ -638,25 +664,31 @@ fn targets(calls: &Calls, streaming: &Streaming, memory: &Memory) -> String {
     let mut text = String::new();
     text.push_str("| target | measured | |\n|---|---|---|\n");
     for (o, op) in ["publicKey", "sign-digest"].iter().enumerate() {
-        let ratio = calls.floor_ratio[o];
-        let _ = writeln!(
-            text,
-            "| {op}, Rust host + Rust plugin ≤ 2.5× the /bin/true floor | {ratio:.2}× | {} |",
-            verdict(ratio <= 2.5)
-        );
-        match calls.go_ratio[o] {
-            Some(ratio) => {
-                let _ = writeln!(
-                    text,
-                    "| {op}, Rust host + Rust plugin ≤ 0.5× Go host + Go plugin | {ratio:.2}× | {} |",
-                    verdict(ratio <= 0.5)
-                );
-            }
-            None => {
-                let _ = writeln!(
-                    text,
-                    "| {op}, ≤ 0.5× Go host + Go plugin | not measured (no Go) | |"
-                );
+        for (b, build) in BUILDS.iter().enumerate() {
+            let plugin = format!("Rust host + Rust plugin ({build})");
+            let Some(ratio) = calls.floor_ratio[o][b] else {
+                let _ = writeln!(text, "| {op}, {plugin} | not measured | |");
+                continue;
+            };
+            let _ = writeln!(
+                text,
+                "| {op}, {plugin} ≤ 2.5× the /bin/true floor | {ratio:.2}× | {} |",
+                verdict(ratio <= 2.5)
+            );
+            match calls.go_ratio[o][b] {
+                Some(ratio) => {
+                    let _ = writeln!(
+                        text,
+                        "| {op}, {plugin} ≤ 0.5× Go host + Go plugin | {ratio:.2}× | {} |",
+                        verdict(ratio <= 0.5)
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        text,
+                        "| {op}, {plugin} ≤ 0.5× Go host + Go plugin | not measured (no Go) | |"
+                    );
+                }
             }
         }
     }

@@ -1,7 +1,11 @@
 //! A real PKCS#11 token for the tests: SoftHSM2, set up in a directory of
 //! its own. Every test of a test binary shares one SoftHSM2 configuration
 //! (set as `SOFTHSM2_CONF` for this process, and so for every plugin it
-//! runs) and initialises its own token in it.
+//! runs) and initialises its own token in it. The tests of a binary take
+//! turns: SoftHSM2 aborts a process whose `C_Initialize` reads the token
+//! directory while another process rewrites a token in it
+//! (`SlotManager.cpp:82: ... Assertion 'result.second' failed`), and it
+//! rewrites a token at every login.
 //!
 //! Without SoftHSM2 a test prints why it is skipped and returns, unless
 //! `SIGSTORE_KMS_REQUIRE_SOFTHSM=1`, which makes it fail (CI sets it).
@@ -10,7 +14,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use sigstore_kms_client::{Client, HashFunc};
 
@@ -33,15 +37,17 @@ pub struct SoftHsm {
     pub module: PathBuf,
     util: PathBuf,
     dir: PathBuf,
-    /// `softhsm2-util --init-token --free` picks a slot: one at a time.
-    init: Mutex<()>,
+    /// Held by the test whose token is in use.
+    turn: Mutex<()>,
 }
 
-/// A token initialised for one test, with the PIN in a file.
+/// A token initialised for one test, with the PIN in a file. The test has
+/// the token directory to itself until the token is dropped.
 pub struct Token {
     pub label: String,
     pub module: PathBuf,
     pub pin_file: PathBuf,
+    _turn: MutexGuard<'static, ()>,
 }
 
 /// SoftHSM2, ready; `None` (after a note on stderr) when it is not
@@ -102,32 +108,18 @@ impl SoftHsm {
             module,
             util,
             dir,
-            init: Mutex::new(()),
+            turn: Mutex::new(()),
         })
     }
 
     /// Initialises a token labelled `label` with [`USER_PIN`].
-    pub fn token(&self, label: &str) -> Token {
-        let _one_at_a_time = self.init.lock().unwrap_or_else(|e| e.into_inner());
-        let init = || {
-            Command::new(&self.util)
-                .args(["--init-token", "--free", "--label", label])
-                .args(["--pin", USER_PIN, "--so-pin", SO_PIN])
-                .output()
-                .expect("softhsm2-util runs")
-        };
-        let mut out = init();
-        // Looking for the free slot, softhsm2-util reads every token, and
-        // fails when a plugin of another test is rewriting one (SoftHSM2
-        // does at each login). It has created nothing then: try again.
-        for _ in 0..20 {
-            let busy = String::from_utf8_lossy(&out.stderr).contains("Could not get info");
-            if out.status.success() || !busy {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            out = init();
-        }
+    pub fn token(&'static self, label: &str) -> Token {
+        let turn = self.turn.lock().unwrap_or_else(|e| e.into_inner());
+        let out = Command::new(&self.util)
+            .args(["--init-token", "--free", "--label", label])
+            .args(["--pin", USER_PIN, "--so-pin", SO_PIN])
+            .output()
+            .expect("softhsm2-util runs");
         assert!(
             out.status.success(),
             "softhsm2-util --init-token failed: {}",
@@ -139,6 +131,7 @@ impl SoftHsm {
             label: label.to_owned(),
             module: self.module.clone(),
             pin_file,
+            _turn: turn,
         }
     }
 }
