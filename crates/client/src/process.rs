@@ -278,7 +278,8 @@ fn supervise(
     let mut stdout_closed = false;
     let mut stderr_closed = !stderr_captured;
     while exited_at.is_none() || !stdout_closed || !stderr_closed {
-        let grace_end = exited_at.map(|at| at + exit_grace);
+        // A grace too long to add up is no grace deadline at all.
+        let grace_end = exited_at.and_then(|at| at.checked_add(exit_grace));
         let wake_at = [deadline, grace_end, poll_tick()]
             .into_iter()
             .flatten()
@@ -368,10 +369,9 @@ fn kill_process_group(child: &mut Child) {
     };
     // SAFETY: kill(2) takes no pointers. The group id is the unreaped
     // child's pid, which cannot have been reused.
-    let killed = unsafe { libc::kill(-pgid, libc::SIGKILL) } == 0;
-    if !killed {
-        let _ = child.kill();
-    }
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    // The plugin itself too, should it have left its group.
+    let _ = child.kill();
 }
 
 #[cfg(not(unix))]

@@ -186,6 +186,111 @@ fn deadline_kills_every_process_the_plugin_started() {
 }
 
 #[test]
+fn closing_the_pipes_and_running_on_is_stopped_at_the_deadline() {
+    let plugins = Plugins::new();
+    let client = plugins.client("exec >&- 2>&-; exec sleep 60");
+    for call in CALLS {
+        let start = Instant::now();
+        let err = sign(
+            &client,
+            call,
+            &CallOptions::new().timeout(Duration::from_secs(1)),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, Error::DeadlineExceeded { .. }),
+            "{call:?}: {err:?}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(10), "{call:?}");
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_grace_too_long_to_add_up_waits_for_the_deadline_without_panicking() {
+    let plugins = Plugins::new();
+    let pid_file = plugins.path("lingering.pid");
+    let exe = plugins.script(
+        "sigstore-kms-lingering",
+        &format!(
+            "sleep 60 & echo $! > '{}'; {}; exit 0",
+            pid_file.display(),
+            answer(SIGN_OK)
+        ),
+    );
+    let client = Client::builder()
+        .exit_grace(Duration::MAX)
+        .with_executable(exe, KEY_REF);
+    for call in CALLS {
+        let start = Instant::now();
+        let err = sign(
+            &client,
+            call,
+            &CallOptions::new().timeout(Duration::from_secs(1)),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, Error::DeadlineExceeded { .. }),
+            "{call:?}: {err:?}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(10), "{call:?}");
+        let lingering = common::read_pid(&pid_file);
+        assert!(
+            common::wait_gone(lingering),
+            "{call:?}: lingering child {lingering} survived"
+        );
+    }
+}
+
+/// The plugin moves into the process group of a process it started, away
+/// from its own group, where it leaves another.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_plugin_that_leaves_its_process_group_is_still_killed_at_the_deadline() {
+    let Ok(perl) = which_perl() else {
+        eprintln!("SKIPPED: perl is not on PATH");
+        return;
+    };
+    let plugins = Plugins::new();
+    let pid_file = plugins.path("elsewhere.pid");
+    let client = plugins.client(&format!(
+        "exec {} -MPOSIX -e '\
+         if (fork() == 0) {{ exec \"sleep\", \"60\" }}\
+         my $leader = fork(); if ($leader == 0) {{ setpgid(0, 0); sleep 60; exit }}\
+         open(my $f, \">\", \"{}\"); print $f $leader; close($f);\
+         select(undef, undef, undef, 0.2); setpgid(0, $leader) or die \"setpgid: $!\"; sleep 60'",
+        perl.display(),
+        pid_file.display()
+    ));
+    for call in CALLS {
+        let start = Instant::now();
+        let err = sign(
+            &client,
+            call,
+            &CallOptions::new().timeout(Duration::from_secs(1)),
+        )
+        .unwrap_err();
+        let elapsed = start.elapsed();
+        // What the plugin started in the other group is out of reach.
+        let elsewhere = common::read_pid(&pid_file);
+        // SAFETY: kill(2) takes no pointers.
+        unsafe { libc::kill(elsewhere, libc::SIGKILL) };
+        assert!(
+            matches!(err, Error::DeadlineExceeded { .. }),
+            "{call:?}: {err:?}"
+        );
+        assert!(elapsed < Duration::from_secs(3), "{call:?}: {elapsed:?}");
+    }
+}
+
+fn which_perl() -> Result<std::path::PathBuf, ()> {
+    std::env::split_paths(&std::env::var_os("PATH").ok_or(())?)
+        .map(|dir| dir.join("perl"))
+        .find(|path| path.is_file())
+        .ok_or(())
+}
+
+#[test]
 fn deadline_already_past_fails_without_starting_the_plugin() {
     let plugins = Plugins::new();
     let marker = plugins.path("started");

@@ -29,8 +29,8 @@ pub(super) fn pidfd_open(child: &Child) -> Option<OwnedFd> {
 }
 
 /// Waits for the plugin to exit and its pipes to close, within the deadline,
-/// reading them as they fill. Always reaps the child before returning, and
-/// closes the pipes first.
+/// reading them as they fill. Always reaps the child, and closes the pipes,
+/// before returning.
 pub(super) fn supervise(
     child: &mut Child,
     pidfd: &OwnedFd,
@@ -52,38 +52,25 @@ pub(super) fn supervise(
         if exited_at.is_some() && stdout.is_none() && stderr.is_none() {
             break reap(child);
         }
-        let now = Instant::now();
-        if deadline.is_some_and(|deadline| now >= deadline) {
-            break terminate(child, Outcome::DeadlineExceeded);
-        }
-        let grace_end = exited_at.map(|at| at + settings.exit_grace);
-        if grace_end.is_some_and(|end| now >= end) {
-            // The plugin is gone but something it started still holds its
-            // stdout or stderr: that must not hold the call.
-            kill_process_group(child);
-            break reap(child);
-        }
+        // A grace too long to add up is no grace deadline at all.
+        let grace_end = exited_at.and_then(|at| at.checked_add(settings.exit_grace));
         let wake_at = [deadline, grace_end].into_iter().flatten().min();
 
-        let mut fds = Vec::with_capacity(3);
-        let watch = |fd: RawFd| libc::pollfd {
-            fd,
+        // `poll` skips the entries with a negative descriptor.
+        let mut fds = [
+            exited_at.is_none().then(|| pidfd.as_raw_fd()),
+            stdout.as_ref().map(AsRawFd::as_raw_fd),
+            stderr.as_ref().map(AsRawFd::as_raw_fd),
+        ]
+        .map(|fd| libc::pollfd {
+            fd: fd.unwrap_or(-1),
             events: libc::POLLIN,
             revents: 0,
-        };
-        if exited_at.is_none() {
-            fds.push(watch(pidfd.as_raw_fd()));
-        }
-        if let Some(pipe) = &stdout {
-            fds.push(watch(pipe.as_raw_fd()));
-        }
-        if let Some(pipe) = &stderr {
-            fds.push(watch(pipe.as_raw_fd()));
-        }
-        // `fds` holds at most three entries.
-        let count = fds.len() as libc::nfds_t;
-        // SAFETY: `fds` is a valid array of `count` pollfd structures.
-        let rc = unsafe { libc::poll(fds.as_mut_ptr(), count, timeout_ms(wake_at, now)) };
+        });
+        let timeout = timeout_ms(wake_at, Instant::now());
+        // SAFETY: `fds` is a valid array of as many pollfd structures as
+        // the count says.
+        let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
         if rc < 0 {
             let error = io::Error::last_os_error();
             if error.kind() == io::ErrorKind::Interrupted {
@@ -91,35 +78,49 @@ pub(super) fn supervise(
             }
             break terminate(child, Outcome::WaitFailed(error));
         }
+        let [exit, out, err] = fds.map(|polled| polled.revents);
 
-        let ready = |fd: RawFd| {
-            fds.iter()
-                .any(|polled| polled.fd == fd && polled.revents != 0)
-        };
-        if exited_at.is_none() && ready(pidfd.as_raw_fd()) {
+        if exit != 0 {
             exited_at = Some(Instant::now());
         }
-        if let Some(pipe) = stdout.as_mut().filter(|pipe| ready(pipe.as_raw_fd())) {
-            match pipe.read(&mut chunk) {
+        if let Some(pipe) = stdout.as_mut().filter(|_| out != 0) {
+            let limit = settings.stdout_limit;
+            match read_ready(pipe, out, &mut chunk, |bytes| {
+                append_within(&mut output, bytes, limit)
+            }) {
+                Pipe::Open => {}
                 // Dropping the pipe closes it.
-                Ok(0) => stdout = None,
-                Ok(n) => {
-                    if !append_within(&mut output, &chunk[..n], settings.stdout_limit) {
-                        break terminate(child, Outcome::StdoutOverflow);
-                    }
-                }
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => break terminate(child, Outcome::StdoutFailed(error)),
+                Pipe::Closed => stdout = None,
+                Pipe::Full => break terminate(child, Outcome::StdoutOverflow),
+                Pipe::Failed(error) => break terminate(child, Outcome::StdoutFailed(error)),
             }
         }
-        if let Some(pipe) = stderr.as_mut().filter(|pipe| ready(pipe.as_raw_fd())) {
-            match pipe.read(&mut chunk) {
-                Ok(0) => stderr = None,
-                Ok(n) => keep_tail(&mut tail, &chunk[..n], stderr_limit.unwrap_or(0)),
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+        if let Some(pipe) = stderr.as_mut().filter(|_| err != 0) {
+            let limit = stderr_limit.unwrap_or(0);
+            match read_ready(pipe, err, &mut chunk, |bytes| {
+                keep_tail(&mut tail, bytes, limit);
+                true
+            }) {
+                Pipe::Open => {}
                 // Diagnostics only: a stderr that cannot be read is dropped.
-                Err(_) => stderr = None,
+                Pipe::Closed | Pipe::Full | Pipe::Failed(_) => stderr = None,
             }
+        }
+
+        // Time limits are checked after what has arrived is read, so that
+        // an answer complete before the deadline is never lost to it.
+        let now = Instant::now();
+        if exited_at.is_some() && stdout.is_none() && stderr.is_none() {
+            continue;
+        }
+        if deadline.is_some_and(|deadline| now >= deadline) {
+            break terminate(child, Outcome::DeadlineExceeded);
+        }
+        if grace_end.is_some_and(|end| now >= end) {
+            // The plugin is gone but something it started still holds its
+            // stdout or stderr: that must not hold the call.
+            kill_process_group(child);
+            break reap(child);
         }
     };
     drop((stdout, stderr));
@@ -130,14 +131,49 @@ pub(super) fn supervise(
     }
 }
 
+/// What reading a pipe that `poll` found ready came to.
+enum Pipe {
+    Open,
+    Closed,
+    /// `keep` had no room for what was read.
+    Full,
+    Failed(io::Error),
+}
+
+/// Reads a pipe `poll` found ready, giving each chunk to `keep`: once, or,
+/// when every writer has closed it (`POLLHUP`), through to its end, which
+/// no read can block on.
+fn read_ready(
+    pipe: &mut impl Read,
+    revents: libc::c_short,
+    chunk: &mut [u8],
+    mut keep: impl FnMut(&[u8]) -> bool,
+) -> Pipe {
+    loop {
+        match pipe.read(chunk) {
+            Ok(0) => return Pipe::Closed,
+            Ok(n) => {
+                if !keep(&chunk[..n]) {
+                    return Pipe::Full;
+                }
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Pipe::Failed(error),
+        }
+        if revents & libc::POLLHUP == 0 {
+            return Pipe::Open;
+        }
+    }
+}
+
 /// Milliseconds until `wake_at`, rounded up so that the loop never spins
 /// just before it; -1 (no timeout) without one.
 fn timeout_ms(wake_at: Option<Instant>, now: Instant) -> libc::c_int {
     match wake_at {
         None => -1,
         Some(at) => {
-            let micros = at.saturating_duration_since(now).as_micros();
-            libc::c_int::try_from(micros.div_ceil(1000)).unwrap_or(libc::c_int::MAX)
+            let nanos = at.saturating_duration_since(now).as_nanos();
+            libc::c_int::try_from(nanos.div_ceil(1_000_000)).unwrap_or(libc::c_int::MAX)
         }
     }
 }
