@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 use sigstore_kms_protocol::{MethodName, MethodResp, PluginResp, ResponseError, PROTOCOL_VERSION};
 
 use crate::error::{ExecutionFailure, ResponseProblem};
+use crate::{Error, StderrMode};
 
 #[cfg(target_os = "linux")]
 mod single_thread;
-use crate::{Error, StderrMode};
 
 /// Large enough that a multi-GiB message costs few system calls, and small
 /// enough to stay in the CPU's cache between the read and the write into
