@@ -331,9 +331,9 @@ fn reap(child: &mut Child) -> Outcome {
 
 fn terminate(child: &mut Child, outcome: Outcome) -> Outcome {
     kill_process_group(child);
-    match child.wait() {
-        Ok(_) => outcome,
-        Err(error) => Outcome::WaitFailed(error),
+    match reap(child) {
+        Outcome::Finished(_) => outcome,
+        failed => failed,
     }
 }
 

@@ -41,6 +41,15 @@ fn sign(client: &Client, call: Call, options: &CallOptions) -> Result<Vec<u8>, E
     }
 }
 
+/// Signs with a deadline one second away, which the call is to miss: its
+/// error, and how long it took.
+fn sign_past_a_deadline(client: &Client, call: Call) -> (Error, Duration) {
+    let start = Instant::now();
+    let options = CallOptions::new().timeout(Duration::from_secs(1));
+    let err = sign(client, call, &options).unwrap_err();
+    (err, start.elapsed())
+}
+
 /// A message of `len` bytes that is never held in memory whole.
 fn big_message(len: u64) -> impl Read + Send {
     io::repeat(0x5a).take(len)
@@ -128,15 +137,8 @@ fn hang_past_the_deadline_is_killed_and_returns_promptly() {
     let plugins = Plugins::new();
     let client = plugins.client("exec sleep 60");
     for call in CALLS {
-        let start = Instant::now();
-        let err = sign(
-            &client,
-            call,
-            &CallOptions::new().timeout(Duration::from_secs(1)),
-        )
-        .unwrap_err();
+        let (err, elapsed) = sign_past_a_deadline(&client, call);
         assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
-        let elapsed = start.elapsed();
         assert!(elapsed < Duration::from_secs(10), "{call:?}: {elapsed:?}");
         assert!(
             elapsed >= Duration::from_millis(900),
@@ -190,18 +192,12 @@ fn closing_the_pipes_and_running_on_is_stopped_at_the_deadline() {
     let plugins = Plugins::new();
     let client = plugins.client("exec >&- 2>&-; exec sleep 60");
     for call in CALLS {
-        let start = Instant::now();
-        let err = sign(
-            &client,
-            call,
-            &CallOptions::new().timeout(Duration::from_secs(1)),
-        )
-        .unwrap_err();
+        let (err, elapsed) = sign_past_a_deadline(&client, call);
         assert!(
             matches!(err, Error::DeadlineExceeded { .. }),
             "{call:?}: {err:?}"
         );
-        assert!(start.elapsed() < Duration::from_secs(10), "{call:?}");
+        assert!(elapsed < Duration::from_secs(10), "{call:?}: {elapsed:?}");
     }
 }
 
@@ -222,18 +218,12 @@ fn a_grace_too_long_to_add_up_waits_for_the_deadline_without_panicking() {
         .exit_grace(Duration::MAX)
         .with_executable(exe, KEY_REF);
     for call in CALLS {
-        let start = Instant::now();
-        let err = sign(
-            &client,
-            call,
-            &CallOptions::new().timeout(Duration::from_secs(1)),
-        )
-        .unwrap_err();
+        let (err, elapsed) = sign_past_a_deadline(&client, call);
         assert!(
             matches!(err, Error::DeadlineExceeded { .. }),
             "{call:?}: {err:?}"
         );
-        assert!(start.elapsed() < Duration::from_secs(10), "{call:?}");
+        assert!(elapsed < Duration::from_secs(10), "{call:?}: {elapsed:?}");
         let lingering = common::read_pid(&pid_file);
         assert!(
             common::wait_gone(lingering),
@@ -263,14 +253,7 @@ fn a_plugin_that_leaves_its_process_group_is_still_killed_at_the_deadline() {
         pid_file.display()
     ));
     for call in CALLS {
-        let start = Instant::now();
-        let err = sign(
-            &client,
-            call,
-            &CallOptions::new().timeout(Duration::from_secs(1)),
-        )
-        .unwrap_err();
-        let elapsed = start.elapsed();
+        let (err, elapsed) = sign_past_a_deadline(&client, call);
         // What the plugin started in the other group is out of reach.
         let elsewhere = common::read_pid(&pid_file);
         // SAFETY: kill(2) takes no pointers.
