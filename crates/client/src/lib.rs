@@ -65,6 +65,7 @@ pub use client::{Client, ClientBuilder, DEFAULT_EXIT_GRACE, DEFAULT_STDOUT_LIMIT
 pub use discovery::{parse_key_reference, plugin_file_name, validate_plugin_name};
 pub use error::{Error, ExecutionFailure, ResponseProblem};
 pub use options::{CallOptions, StderrMode};
+pub use process::end_plugins;
 pub use public_key::{KeyAlgorithm, KeyError, PublicKey};
 pub use signer::PluginSigner;
 
