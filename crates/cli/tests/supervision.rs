@@ -75,9 +75,11 @@ fn public_key_answer() -> String {
 }
 
 /// A plugin that records its pid and its child's, says READY on the
-/// terminal when it has one, and waits.
+/// terminal when it has one, and waits. The child holds none of the
+/// plugin's pipes, and ignores SIGINT (as a shell's background commands
+/// do): only killing the plugin's process group ends it.
 const WAITING_PLUGIN: &str =
-    "sleep 60 & echo $! > \"$DIR/child.pid\"; echo $$ > \"$DIR/plugin.pid\"; \
+    "sleep 60 > /dev/null 2>&1 & echo $! > \"$DIR/child.pid\"; echo $$ > \"$DIR/plugin.pid\"; \
      { printf READY > /dev/tty; } 2>/dev/null; wait";
 
 fn read_pid(file: &Path) -> i32 {

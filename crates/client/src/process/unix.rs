@@ -161,15 +161,24 @@ impl Plugin {
         let _ = self.child.kill();
     }
 
-    /// Takes the terminal back, unlists the plugin, and reaps it.
+    /// Takes the terminal back, unlists the plugin, and reaps it. When the
+    /// call was interrupted, what the plugin started goes with it, even
+    /// what ignores the interrupting signal (as a shell's background
+    /// commands do).
     pub(super) fn reap(&mut self) -> io::Result<ExitStatus> {
         if let Some(terminal) = self.terminal.take() {
             terminal.take_back();
         }
+        let interrupted_at_terminal = self.held_terminal
+            && exit_signal(self.child.id())
+                .is_some_and(|signal| TERMINAL_INTERRUPTS.contains(&signal));
         {
             let mut running = running();
             running.groups.retain(|&group| group != self.group);
             self.ended_by = running.ending;
+            if self.ended_by.is_some() || interrupted_at_terminal {
+                signal_group(self.group, libc::SIGKILL);
+            }
         }
         self.child.wait()
     }
@@ -187,9 +196,12 @@ impl Plugin {
         };
         status
             .signal()
-            .filter(|&signal| self.held_terminal && [libc::SIGINT, libc::SIGQUIT].contains(&signal))
+            .filter(|&signal| self.held_terminal && TERMINAL_INTERRUPTS.contains(&signal))
     }
 }
+
+/// The signals a terminal sends its foreground group to interrupt it.
+const TERMINAL_INTERRUPTS: [i32; 2] = [libc::SIGINT, libc::SIGQUIT];
 
 /// The signal that killed a plugin, if one did.
 pub(super) fn killed_by(status: ExitStatus) -> Option<i32> {
@@ -461,6 +473,25 @@ fn has_exited(pid: libc::id_t) -> bool {
     };
     // SAFETY: waitid filled `info` (or left it zeroed: no child exited).
     rc == 0 && unsafe { info.si_pid() } != 0
+}
+
+/// The signal that killed the exited, unreaped plugin, if one did; the
+/// plugin stays unreaped.
+fn exit_signal(pid: libc::id_t) -> Option<i32> {
+    // SAFETY: siginfo_t is plain data for which all zeroes is valid.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as in `has_exited`.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid,
+            &mut info,
+            libc::WEXITED | libc::WNOWAIT | libc::WNOHANG,
+        )
+    };
+    let killed = [libc::CLD_KILLED, libc::CLD_DUMPED].contains(&info.si_code);
+    // SAFETY: waitid filled `info` for an exited child.
+    (rc == 0 && killed && unsafe { info.si_pid() } != 0).then(|| unsafe { info.si_status() })
 }
 
 /// What reading a pipe that `poll` found ready came to.
