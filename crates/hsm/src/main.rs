@@ -21,11 +21,14 @@
 //! hash-and-sign mechanisms work. See README.md for cosign.
 
 mod algorithm;
+mod create_lock;
 mod error;
 mod keys;
 mod kms;
+mod pair;
 mod public_key;
 mod settings;
+mod sys;
 mod token;
 mod uri;
 

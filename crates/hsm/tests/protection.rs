@@ -1,7 +1,8 @@
 //! The private keys the plugin creates cannot leave the token: looked at
-//! directly through PKCS#11, they are sensitive, never extractable, and
-//! their secret values cannot be read. The public-key object matches what
-//! the plugin answers.
+//! directly through PKCS#11, they are sensitive, never extractable, their
+//! secret values cannot be read, and they can sign and do nothing else,
+//! now and later (not modifiable, not copyable). The public-key object is
+//! private, only verifies, and matches what the plugin answers.
 //!
 //! This binary has one test: it initialises the module in-process, which
 //! PKCS#11 allows once per process.
@@ -15,24 +16,32 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
 use sigstore_kms_client::CallOptions;
 
-/// The bool attributes of `object`, by type.
+/// The bool attribute `wanted` of `object`, if the token has it.
 fn flag(session: &Session, object: ObjectHandle, wanted: AttributeType) -> Option<bool> {
     let attributes = session.get_attributes(object, &[wanted]).unwrap();
-    attributes
-        .into_iter()
-        .find_map(|attribute| match attribute {
-            Attribute::Sensitive(value) if wanted == AttributeType::Sensitive => Some(value),
-            Attribute::Extractable(value) if wanted == AttributeType::Extractable => Some(value),
-            Attribute::AlwaysSensitive(value) if wanted == AttributeType::AlwaysSensitive => {
-                Some(value)
-            }
-            Attribute::NeverExtractable(value) if wanted == AttributeType::NeverExtractable => {
-                Some(value)
-            }
-            Attribute::Private(value) if wanted == AttributeType::Private => Some(value),
-            Attribute::Token(value) if wanted == AttributeType::Token => Some(value),
-            _ => None,
-        })
+    attributes.into_iter().find_map(|attribute| {
+        let value = match attribute {
+            Attribute::Sensitive(value)
+            | Attribute::Extractable(value)
+            | Attribute::AlwaysSensitive(value)
+            | Attribute::NeverExtractable(value)
+            | Attribute::Private(value)
+            | Attribute::Token(value)
+            | Attribute::Sign(value)
+            | Attribute::SignRecover(value)
+            | Attribute::Decrypt(value)
+            | Attribute::Unwrap(value)
+            | Attribute::Derive(value)
+            | Attribute::Verify(value)
+            | Attribute::VerifyRecover(value)
+            | Attribute::Encrypt(value)
+            | Attribute::Wrap(value)
+            | Attribute::Modifiable(value)
+            | Attribute::Copyable(value) => value,
+            _ => return None,
+        };
+        (attribute.attribute_type() == wanted).then_some(value)
+    })
 }
 
 #[test]
@@ -90,6 +99,14 @@ fn private_keys_are_sensitive_and_not_extractable() {
             (AttributeType::AlwaysSensitive, true),
             (AttributeType::Extractable, false),
             (AttributeType::NeverExtractable, true),
+            // Only for signing, and it stays so.
+            (AttributeType::Sign, true),
+            (AttributeType::SignRecover, false),
+            (AttributeType::Decrypt, false),
+            (AttributeType::Unwrap, false),
+            (AttributeType::Derive, false),
+            (AttributeType::Modifiable, false),
+            (AttributeType::Copyable, false),
         ] {
             assert_eq!(
                 flag(&session, private, attribute),
@@ -106,8 +123,28 @@ fn private_keys_are_sensitive_and_not_extractable() {
         // The public key the plugin answered is the token's public key.
         let public = find(ObjectClass::PUBLIC_KEY);
         assert_eq!(public.len(), 1, "{algorithm}: one public key");
+        let public = public[0];
+        for (attribute, expected) in [
+            (AttributeType::Token, true),
+            // Hidden from, and so not replaceable by, a session without
+            // the PIN.
+            (AttributeType::Private, true),
+            (AttributeType::Verify, true),
+            (AttributeType::VerifyRecover, false),
+            (AttributeType::Encrypt, false),
+            (AttributeType::Wrap, false),
+            (AttributeType::Derive, false),
+            (AttributeType::Modifiable, false),
+            (AttributeType::Copyable, false),
+        ] {
+            assert_eq!(
+                flag(&session, public, attribute),
+                Some(expected),
+                "{algorithm} public key: {attribute:?}"
+            );
+        }
         let material = session
-            .get_attributes(public[0], &[AttributeType::EcPoint, AttributeType::Modulus])
+            .get_attributes(public, &[AttributeType::EcPoint, AttributeType::Modulus])
             .unwrap();
         let public_bytes = match material.first() {
             // The uncompressed point ends the DER OCTET STRING.
