@@ -78,6 +78,19 @@ pub enum HsmError {
     /// The token's signature is not one the key makes.
     #[error(transparent)]
     Signature(#[from] SignatureError),
+    /// Only a public key that anyone could have made is there.
+    #[error(
+        "token {token:?} holds no private key with {key}, and its public key with {key} is not \
+         private (CKA_PRIVATE=false): a session without the PIN could have put it there, so it \
+         is not used; store the public key as a private object, or verify with the public key \
+         file you exported"
+    )]
+    UntrustedPublicKey {
+        /// The token label.
+        token: String,
+        /// The key's `object` and `id`.
+        key: String,
+    },
     /// The module exists but cannot be loaded or initialised.
     #[error("cannot use {path} as a PKCS#11 module: {detail}")]
     ModuleUnusable {

@@ -151,11 +151,12 @@ impl TokenSession<'_> {
         }
     }
 
-    /// The objects of `class` with the label and id of `uri`.
+    /// The objects of `class` with the label and id of `uri`, of `origin`.
     pub fn find_all(
         &self,
         uri: &KeyUri,
         class: ObjectClass,
+        origin: Origin,
     ) -> Result<Vec<ObjectHandle>, HsmError> {
         let mut template = vec![Attribute::Class(class)];
         if let Some(label) = &uri.object {
@@ -164,16 +165,21 @@ impl TokenSession<'_> {
         if let Some(id) = &uri.id {
             template.push(Attribute::Id(id.clone()));
         }
+        if origin == Origin::PinHolder {
+            template.push(Attribute::Private(true));
+        }
         self.session.find_objects(&template).map_err(pkcs11)
     }
 
-    /// The one object of `class` with the label and id of `uri`, if any.
+    /// The one object of `class` with the label and id of `uri`, of
+    /// `origin`, if any.
     pub fn find_one(
         &self,
         uri: &KeyUri,
         class: ObjectClass,
+        origin: Origin,
     ) -> Result<Option<ObjectHandle>, HsmError> {
-        let mut found = self.find_all(uri, class)?;
+        let mut found = self.find_all(uri, class, origin)?;
         match found.len() {
             0 => Ok(None),
             1 => Ok(found.pop()),
@@ -283,6 +289,16 @@ impl TokenSession<'_> {
             other => pkcs11(other),
         }
     }
+}
+
+/// Who may have made the objects a search returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Anyone: a session without the PIN can make, see and destroy objects
+    /// with `CKA_PRIVATE=false`.
+    Anyone,
+    /// Only someone with the PIN: the object is private (`CKA_PRIVATE=true`).
+    PinHolder,
 }
 
 /// What a key object tells of its key.

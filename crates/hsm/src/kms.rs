@@ -156,7 +156,7 @@ impl Plugin for Hsm {
         let settings = self.settings(options)?;
         options.check_deadline()?;
         let key = self.with_session(&settings, false, |session| {
-            Ok(session.key_pair(&self.uri)?.public)
+            Ok(session.verifying_key(&self.uri)?.public)
         })?;
         self.check_algorithm(key.algorithm())?;
         Ok(key.to_pem()?)
@@ -192,7 +192,7 @@ impl Plugin for Hsm {
         options.check_deadline()?;
         let remote = options.remote_verification;
         let verified = self.with_session(&settings, false, |session| {
-            let pair = session.key_pair(&self.uri)?;
+            let pair = session.verifying_key(&self.uri)?;
             let (key, algorithm) = (&pair.public, pair.public.algorithm());
             self.check_algorithm(algorithm)?;
             // Without a public-key object of this key in the token (its

@@ -43,7 +43,8 @@ pub fn private_dir(name: &str) -> io::Result<PathBuf> {
     Err(io::Error::new(
         io::ErrorKind::PermissionDenied,
         format!(
-            "{} cannot be this user's private directory: {reason}; remove it",
+            "{} cannot be this user's private directory: {reason}; remove it, or set \
+             TMPDIR to a directory of your own",
             dir.display()
         ),
     ))
