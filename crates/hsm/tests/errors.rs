@@ -5,6 +5,8 @@
 
 mod support;
 
+use std::path::Path;
+
 use sigstore_kms_client::{CallOptions, Error, HashFunc};
 
 /// The plugin's own error message, or a panic naming what happened instead.
@@ -188,14 +190,20 @@ fn remote_verification_inside_the_token() {
     }
 }
 
-/// A reference to `key` in `token` with the PIN read from `pin_file`.
-fn with_pin_file(token: &support::Token, pin_file: &std::path::Path) -> String {
+/// A reference to `key` in `token` through `module`, with the PIN read
+/// from `pin_file`.
+fn reference_with(token: &support::Token, module: &Path, pin_file: &Path) -> String {
     format!(
         "hsm://token={};object=key?module-path={}&pin-source=file:{}",
         token.label,
-        token.module.display(),
+        module.display(),
         pin_file.display()
     )
+}
+
+/// A reference to `key` in `token` with the PIN read from `pin_file`.
+fn with_pin_file(token: &support::Token, pin_file: &Path) -> String {
+    reference_with(token, &token.module, pin_file)
 }
 
 #[test]
@@ -261,21 +269,11 @@ fn module_outside_the_allowlist_is_refused_before_loading() {
     // A file that is no library: loading it would fail with "cannot use".
     let stranger = dir.path().join("stranger.so");
     std::fs::write(&stranger, b"not a library").unwrap();
-    let stranger_ref = format!(
-        "hsm://token={};object=key?module-path={}&pin-source=file:{}",
-        token.label,
-        stranger.display(),
-        token.pin_file.display()
-    );
+    let stranger_ref = reference_with(&token, &stranger, &token.pin_file);
     // The module reached through a link: the list holds canonical paths.
     let link = dir.path().join("softhsm-link.so");
     std::os::unix::fs::symlink(&token.module, &link).unwrap();
-    let via_link = format!(
-        "hsm://token={};object=key?module-path={}&pin-source=file:{}",
-        token.label,
-        link.display(),
-        token.pin_file.display()
-    );
+    let via_link = reference_with(&token, &link, &token.pin_file);
     let create = || serde_json::json!({"algorithm": "ecdsa-p256-sha256"});
     let allowlist = std::env::join_paths([
         dir.path().join("elsewhere.so"),

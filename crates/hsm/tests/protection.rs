@@ -10,7 +10,6 @@
 
 mod support;
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
@@ -44,6 +43,22 @@ fn flag(session: &Session, object: ObjectHandle, wanted: AttributeType) -> Optio
     })
 }
 
+/// Fails unless each bool attribute of `object` has its expected value.
+fn assert_flags(
+    session: &Session,
+    object: ObjectHandle,
+    what: &str,
+    expected: &[(AttributeType, bool)],
+) {
+    for &(attribute, value) in expected {
+        assert_eq!(
+            flag(session, object, attribute),
+            Some(value),
+            "{what}: {attribute:?}"
+        );
+    }
+}
+
 #[test]
 fn private_keys_are_sensitive_and_not_extractable() {
     let Some(softhsm) = support::softhsm() else {
@@ -65,16 +80,7 @@ fn private_keys_are_sensitive_and_not_extractable() {
         answered.push(key.to_der().to_vec());
     }
 
-    let pkcs11 = Pkcs11::new(&token.module).unwrap();
-    pkcs11
-        .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-        .unwrap();
-    let slot = pkcs11
-        .get_slots_with_initialized_token()
-        .unwrap()
-        .into_iter()
-        .find(|slot| pkcs11.get_token_info(*slot).unwrap().label() == "protection")
-        .expect("the test's token");
+    let (pkcs11, slot) = support::open_in_process(&token);
     let session = pkcs11.open_ro_session(slot).unwrap();
     session
         .login(UserType::User, Some(&AuthPin::from(support::USER_PIN)))
@@ -92,28 +98,27 @@ fn private_keys_are_sensitive_and_not_extractable() {
         let private = find(ObjectClass::PRIVATE_KEY);
         assert_eq!(private.len(), 1, "{algorithm}: one private key");
         let private = private[0];
-        for (attribute, expected) in [
-            (AttributeType::Token, true),
-            (AttributeType::Private, true),
-            (AttributeType::Sensitive, true),
-            (AttributeType::AlwaysSensitive, true),
-            (AttributeType::Extractable, false),
-            (AttributeType::NeverExtractable, true),
-            // Only for signing, and it stays so.
-            (AttributeType::Sign, true),
-            (AttributeType::SignRecover, false),
-            (AttributeType::Decrypt, false),
-            (AttributeType::Unwrap, false),
-            (AttributeType::Derive, false),
-            (AttributeType::Modifiable, false),
-            (AttributeType::Copyable, false),
-        ] {
-            assert_eq!(
-                flag(&session, private, attribute),
-                Some(expected),
-                "{algorithm}: {attribute:?}"
-            );
-        }
+        assert_flags(
+            &session,
+            private,
+            algorithm,
+            &[
+                (AttributeType::Token, true),
+                (AttributeType::Private, true),
+                (AttributeType::Sensitive, true),
+                (AttributeType::AlwaysSensitive, true),
+                (AttributeType::Extractable, false),
+                (AttributeType::NeverExtractable, true),
+                // Only for signing, and it stays so.
+                (AttributeType::Sign, true),
+                (AttributeType::SignRecover, false),
+                (AttributeType::Decrypt, false),
+                (AttributeType::Unwrap, false),
+                (AttributeType::Derive, false),
+                (AttributeType::Modifiable, false),
+                (AttributeType::Copyable, false),
+            ],
+        );
         let read = session.get_attributes(private, &[secret]).unwrap();
         assert!(
             read.is_empty(),
@@ -124,25 +129,24 @@ fn private_keys_are_sensitive_and_not_extractable() {
         let public = find(ObjectClass::PUBLIC_KEY);
         assert_eq!(public.len(), 1, "{algorithm}: one public key");
         let public = public[0];
-        for (attribute, expected) in [
-            (AttributeType::Token, true),
-            // Hidden from, and so not replaceable by, a session without
-            // the PIN.
-            (AttributeType::Private, true),
-            (AttributeType::Verify, true),
-            (AttributeType::VerifyRecover, false),
-            (AttributeType::Encrypt, false),
-            (AttributeType::Wrap, false),
-            (AttributeType::Derive, false),
-            (AttributeType::Modifiable, false),
-            (AttributeType::Copyable, false),
-        ] {
-            assert_eq!(
-                flag(&session, public, attribute),
-                Some(expected),
-                "{algorithm} public key: {attribute:?}"
-            );
-        }
+        assert_flags(
+            &session,
+            public,
+            &format!("{algorithm} public key"),
+            &[
+                (AttributeType::Token, true),
+                // Hidden from, and so not replaceable by, a session without
+                // the PIN.
+                (AttributeType::Private, true),
+                (AttributeType::Verify, true),
+                (AttributeType::VerifyRecover, false),
+                (AttributeType::Encrypt, false),
+                (AttributeType::Wrap, false),
+                (AttributeType::Derive, false),
+                (AttributeType::Modifiable, false),
+                (AttributeType::Copyable, false),
+            ],
+        );
         let material = session
             .get_attributes(public, &[AttributeType::EcPoint, AttributeType::Modulus])
             .unwrap();

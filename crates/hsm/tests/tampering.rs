@@ -12,7 +12,6 @@
 
 mod support;
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, KeyType, ObjectClass};
 use cryptoki::session::UserType;
@@ -74,16 +73,7 @@ fn a_planted_public_key_is_not_trusted() {
     let planted_signature: p256::ecdsa::Signature = planter.sign(MESSAGE);
     let planted_signature = planted_signature.to_der().as_bytes().to_vec();
 
-    let pkcs11 = Pkcs11::new(&token.module).unwrap();
-    pkcs11
-        .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-        .unwrap();
-    let slot = pkcs11
-        .get_slots_with_initialized_token()
-        .unwrap()
-        .into_iter()
-        .find(|slot| pkcs11.get_token_info(*slot).unwrap().label() == "tampering")
-        .expect("the test's token");
+    let (pkcs11, slot) = support::open_in_process(&token);
     // A key as the plugin made them before public objects became private.
     let owner = pkcs11.open_rw_session(slot).unwrap();
     owner

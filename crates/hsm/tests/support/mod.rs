@@ -261,6 +261,23 @@ pub fn run_plugin(
     })
 }
 
+/// The module loaded and initialised in this process (PKCS#11 allows that
+/// once per process), and the slot of `token`.
+pub fn open_in_process(token: &Token) -> (cryptoki::context::Pkcs11, cryptoki::slot::Slot) {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    let pkcs11 = Pkcs11::new(&token.module).unwrap();
+    pkcs11
+        .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .unwrap();
+    let slot = pkcs11
+        .get_slots_with_initialized_token()
+        .unwrap()
+        .into_iter()
+        .find(|slot| pkcs11.get_token_info(*slot).unwrap().label() == token.label)
+        .expect("the test's token");
+    (pkcs11, slot)
+}
+
 /// `openssl`, when installed.
 pub fn openssl() -> Option<PathBuf> {
     find_on_path("openssl")
