@@ -255,6 +255,13 @@ impl TokenSession<'_> {
                     .map(KeyMaterial::Public)
                     .map_err(unusable)
             }
+            // An RSA private key without its public exponent, which some
+            // tokens omit: the modulus still gives the key's size.
+            (Some(KeyType::RSA), _, _, Some(modulus), None) => {
+                PublicKey::from_rsa(&modulus, &RSA_EXPONENT)
+                    .map(|key| KeyMaterial::Algorithm(key.algorithm()))
+                    .map_err(unusable)
+            }
             (key_type, ..) => Err(HsmError::UnsupportedKeyType {
                 key: uri.to_string(),
                 token: self.token.label.clone(),
@@ -306,7 +313,8 @@ pub enum KeyMaterial {
     /// The public key: from every public-key object, from an RSA private
     /// key, and from an EC private key on tokens that give its point.
     Public(PublicKey),
-    /// Only the algorithm: an EC private key without its point.
+    /// Only the algorithm: an EC private key without its point, an RSA
+    /// private key without its public exponent.
     Algorithm(Algorithm),
 }
 
