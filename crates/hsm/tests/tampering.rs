@@ -31,7 +31,7 @@ fn label(object: &str) -> Attribute {
 
 /// The template of a P-256 public-key object labelled `object`.
 fn public_key_object(object: &str, key: &p256::ecdsa::SigningKey, private: bool) -> Vec<Attribute> {
-    let point = key.verifying_key().to_encoded_point(false);
+    let point = key.verifying_key().to_sec1_point(false);
     let mut der_point = vec![0x04, point.len() as u8];
     der_point.extend_from_slice(point.as_bytes());
     vec![
