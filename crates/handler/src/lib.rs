@@ -93,6 +93,7 @@
 
 mod digest;
 mod error;
+pub mod keyfile;
 mod pem;
 mod plugin;
 mod process;
