@@ -59,10 +59,14 @@ impl Workspace {
     }
 
     fn run_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
+        self.run_with_path(args, stdin, search_path())
+    }
+
+    fn run_with_path(&self, args: &[&str], stdin: &[u8], path: OsString) -> Output {
         let mut child = Command::new(cli())
             .args(args)
             .current_dir(self.dir.path())
-            .env("PATH", search_path())
+            .env("PATH", path)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -517,6 +521,119 @@ fn plugin_check_runs_the_conformance_suite() {
     assert!(
         stdout.lines().last().unwrap().ends_with(" 0 failed"),
         "{stdout}"
+    );
+}
+
+/// Escape sequences a hostile plugin would send to the user's terminal:
+/// retitle the window, clear the screen, move home, rewrite the line, a
+/// C1 CSI, a right-to-left override.
+const HOSTILE_JSON: &str = r"\u001b]0;pwned\u0007\u001b[2J\u001b[H\rVerified OK\u009b31m\u202e";
+const HOSTILE_SHOWN: &str = r"\u{1b}]0;pwned\u{7}\u{1b}[2J\u{1b}[H\rVerified OK\u{9b}31m\u{202e}";
+
+/// `sigstore-kms-evil` in a directory of its own: it offers algorithms
+/// named with escape sequences, writes more on stderr (which `plugin check`
+/// captures) and crashes in createKey, and answers every other method with
+/// an `errorMessage` full of them.
+fn evil_plugin_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sigstore-kms-evil");
+    let script = format!(
+        r#"#!/bin/sh
+printf '\033]0;stderr title\007\033[2J\rfake line\n' >&2
+case "$2" in
+*'"methodName":"defaultAlgorithm"'*)
+    printf '%s\n' '{{"defaultAlgorithm":{{"defaultAlgorithm":"ecdsa{HOSTILE_JSON}"}}}}' ;;
+*'"methodName":"supportedAlgorithms"'*)
+    printf '%s\n' '{{"supportedAlgorithms":{{"supportedAlgorithms":["rsa{HOSTILE_JSON}"]}}}}' ;;
+*'"methodName":"createKey"'*)
+    exit 3 ;;
+*)
+    printf '%s\n' '{{"errorMessage":"{HOSTILE_JSON}"}}'
+    exit 1 ;;
+esac
+"#
+    );
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// What the CLI prints holds no control character but line feeds: the
+/// plugin's escape sequences show as text.
+fn assert_no_control_characters(what: &str, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "{what} holds a control character: {text:?}"
+    );
+}
+
+#[test]
+fn a_plugins_escape_sequences_never_reach_the_terminal() {
+    let ws = Workspace::new();
+    let evil = evil_plugin_dir();
+    let path = std::env::join_paths([evil.path().to_owned(), plugin_dir()]).unwrap();
+    let signature = STANDARD.encode([0x30, 0x06, 2, 1, 1, 2, 1, 1]);
+    for args in [
+        &["sign-blob", "--key", "evil://k", "blob.txt"][..],
+        &[
+            "verify-blob",
+            "--key",
+            "evil://k",
+            "--signature",
+            &signature,
+            "blob.txt",
+        ],
+        &["public-key", "--key", "evil://k"],
+    ] {
+        // The plugin's own stderr is passed through, as cosign does; only
+        // what the CLI prints is checked here.
+        let out = Command::new(cli())
+            .args(args)
+            .current_dir(ws.dir.path())
+            .env("PATH", &path)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .stdout(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let text = stderr(&out);
+        let error = text
+            .lines()
+            .find(|line| line.starts_with("Error: "))
+            .unwrap_or_else(|| panic!("{args:?}: no error line in {text:?}"));
+        assert_no_control_characters("the error", error.as_bytes());
+        assert!(error.ends_with(HOSTILE_SHOWN), "{args:?}: {error}");
+        assert!(!text.contains("\nVerified OK"), "{args:?}: {text:?}");
+        assert_no_control_characters("stdout", &out.stdout);
+    }
+}
+
+#[test]
+fn plugin_check_escapes_what_the_plugin_says() {
+    let ws = Workspace::new();
+    let evil = evil_plugin_dir();
+    let path = std::env::join_paths([evil.path().to_owned(), plugin_dir()]).unwrap();
+    let out = ws.run_with_path(&["plugin", "check", "evil://k"], b"", path);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_no_control_characters("plugin check's report", &out.stdout);
+    assert_no_control_characters("plugin check's errors", &out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in stdout.lines() {
+        assert!(
+            ["PASS ", "FAIL ", "SKIP "]
+                .iter()
+                .any(|start| line.starts_with(start))
+                || line.contains(" passed, "),
+            "a line the plugin made: {line:?} in {stdout}"
+        );
+    }
+    assert!(stdout.contains(HOSTILE_SHOWN), "{stdout}");
+    assert!(
+        stdout.contains(r"\u{1b}]0;stderr title"),
+        "the stderr tail: {stdout}"
     );
 }
 
