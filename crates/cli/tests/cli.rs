@@ -524,6 +524,32 @@ fn plugin_check_runs_the_conformance_suite() {
     );
 }
 
+#[test]
+fn a_signature_file_of_200_mb_is_refused_with_a_clear_error() {
+    let ws = Workspace::new();
+    ws.generate();
+    // Sparse: 200 MB on paper, nothing on disk.
+    std::fs::File::create(ws.path("huge.sig"))
+        .unwrap()
+        .set_len(200_000_000)
+        .unwrap();
+    for key in [ws.key_ref(), "cosign.pub".to_owned()] {
+        let out = ws.run(&[
+            "verify-blob",
+            "--key",
+            &key,
+            "--signature",
+            "huge.sig",
+            "blob.txt",
+        ]);
+        assert_exit(
+            &out,
+            1,
+            "Error: invalid signature: huge.sig is larger than 65536 bytes, far more than any signature",
+        );
+    }
+}
+
 /// Escape sequences a hostile plugin would send to the user's terminal:
 /// retitle the window, clear the screen, move home, rewrite the line, a
 /// C1 CSI, a right-to-left override.
