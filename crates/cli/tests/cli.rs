@@ -89,6 +89,18 @@ impl Workspace {
         assert_success(&out);
     }
 
+    /// `verify-blob` of blob.txt with `key` (a key reference or a PEM file).
+    fn verify(&self, key: &str, signature: &str) -> Output {
+        self.run(&[
+            "verify-blob",
+            "--key",
+            key,
+            "--signature",
+            signature,
+            "blob.txt",
+        ])
+    }
+
     fn sign(&self) -> String {
         let out = self.run(&["sign-blob", "--key", &self.key_ref(), "blob.txt"]);
         assert_success(&out);
@@ -193,25 +205,11 @@ fn sign_blob_then_verify_through_the_plugin_and_with_the_pem() {
     std::fs::write(ws.path("blob.sig"), &signature).unwrap();
 
     for key in [ws.key_ref(), "cosign.pub".to_owned()] {
-        let out = ws.run(&[
-            "verify-blob",
-            "--key",
-            &key,
-            "--signature",
-            "blob.sig",
-            "blob.txt",
-        ]);
+        let out = ws.verify(&key, "blob.sig");
         assert_success(&out);
         assert!(stderr(&out).contains("Verified OK"), "{}", stderr(&out));
         // The base64 text itself is accepted too.
-        let inline = ws.run(&[
-            "verify-blob",
-            "--key",
-            &key,
-            "--signature",
-            &signature,
-            "blob.txt",
-        ]);
+        let inline = ws.verify(&key, &signature);
         assert_success(&inline);
     }
 }
@@ -227,14 +225,7 @@ fn tampered_blob_fails_both_ways() {
     )
     .unwrap();
     for key in [ws.key_ref(), "cosign.pub".to_owned()] {
-        let out = ws.run(&[
-            "verify-blob",
-            "--key",
-            &key,
-            "--signature",
-            "blob.sig",
-            "blob.txt",
-        ]);
+        let out = ws.verify(&key, "blob.sig");
         assert_eq!(out.status.code(), Some(1), "{key}: {}", stderr(&out));
         assert!(!stderr(&out).contains("Verified OK"));
     }
@@ -314,14 +305,7 @@ fn openssl_and_the_cli_verify_each_others_signatures() {
         .unwrap();
     assert!(signed.status.success());
     for key in [ws.key_ref(), "cosign.pub".to_owned()] {
-        let out = ws.run(&[
-            "verify-blob",
-            "--key",
-            &key,
-            "--signature",
-            "openssl.der",
-            "blob.txt",
-        ]);
+        let out = ws.verify(&key, "openssl.der");
         assert_success(&out);
     }
 }
@@ -365,14 +349,7 @@ fn local_verification_of_p384_and_rsa_keys_and_a_clear_error_for_ed25519() {
         ));
         let pubkey = format!("{name}.pub");
         let sig = format!("{name}.sig");
-        let out = ws.run(&[
-            "verify-blob",
-            "--key",
-            &pubkey,
-            "--signature",
-            &sig,
-            "blob.txt",
-        ]);
+        let out = ws.verify(&pubkey, &sig);
         assert_success(&out);
         std::fs::write(ws.path("other.txt"), b"something else").unwrap();
         let bad = ws.run(&[
@@ -388,14 +365,7 @@ fn local_verification_of_p384_and_rsa_keys_and_a_clear_error_for_ed25519() {
     sh("$OPENSSL genpkey -algorithm ed25519 -out ed.key
         $OPENSSL pkey -in ed.key -pubout -out ed.pub");
     std::fs::write(ws.path("ed.sig"), STANDARD.encode([1u8; 64])).unwrap();
-    let out = ws.run(&[
-        "verify-blob",
-        "--key",
-        "ed.pub",
-        "--signature",
-        "ed.sig",
-        "blob.txt",
-    ]);
+    let out = ws.verify("ed.pub", "ed.sig");
     assert_exit(&out, 1, "Ed25519");
 }
 
@@ -482,14 +452,7 @@ fn bad_input_gets_clear_errors_and_exit_codes() {
         assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
         assert!(out.stdout.is_empty(), "{args:?} wrote to stdout");
     }
-    let missing_pub = ws.run(&[
-        "verify-blob",
-        "--key",
-        "missing.pub",
-        "--signature",
-        &ws.sign(),
-        "blob.txt",
-    ]);
+    let missing_pub = ws.verify("missing.pub", &ws.sign());
     assert_exit(&missing_pub, 1, "missing.pub");
 }
 
@@ -534,14 +497,7 @@ fn a_signature_file_of_200_mb_is_refused_with_a_clear_error() {
         .set_len(200_000_000)
         .unwrap();
     for key in [ws.key_ref(), "cosign.pub".to_owned()] {
-        let out = ws.run(&[
-            "verify-blob",
-            "--key",
-            &key,
-            "--signature",
-            "huge.sig",
-            "blob.txt",
-        ]);
+        let out = ws.verify(&key, "huge.sig");
         assert_exit(
             &out,
             1,
