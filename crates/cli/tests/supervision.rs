@@ -343,7 +343,8 @@ fn a_plugin_can_prompt_on_the_terminal() {
         "{status:?}: {}",
         terminal.screen()
     );
-    assert!(terminal.screen().contains("BEGIN PUBLIC KEY"));
+    // The reader thread may still be copying the command's last output.
+    terminal.wait_for("BEGIN PUBLIC KEY");
     assert_eq!(
         std::fs::read_to_string(setup.path("pin")).unwrap(),
         "4321\n"
