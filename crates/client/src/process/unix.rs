@@ -12,7 +12,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -442,6 +442,7 @@ impl MessageReport {
 /// 5.3, or where a sandbox forbids `pidfd_open`.
 #[cfg(target_os = "linux")]
 fn pidfd_open(child: &Child) -> Option<OwnedFd> {
+    use std::os::fd::{FromRawFd, RawFd};
     let pid = libc::pid_t::try_from(child.id()).ok()?;
     // SAFETY: pidfd_open(2) takes a pid and flags and returns a new
     // descriptor or -1. The child is not reaped yet, so its pid is its own.
