@@ -663,7 +663,10 @@ esac"#,
         let der: DerSignature = signer.try_sign(MESSAGE).unwrap();
         assert_eq!(der.as_bytes(), expected.as_bytes());
         let digested: Signature = signer
-            .try_sign_digest(Sha256::new_with_prefix(MESSAGE))
+            .try_sign_digest(|digest: &mut Sha256| {
+                digest.update(MESSAGE);
+                Ok(())
+            })
             .unwrap();
         assert_eq!(digested, fixed);
         let prehashed: DerSignature = signer.sign_prehash(&Sha256::digest(MESSAGE)).unwrap();
