@@ -380,3 +380,30 @@ fn the_command_gets_the_terminal_back_after_the_plugin() {
         "typed blob\n"
     );
 }
+
+/// A script run at the terminal, without job control, shares its process
+/// group with the command: a Ctrl-C typed while the plugin holds the
+/// terminal stops the script too, as it would had nothing lent the
+/// terminal to the plugin.
+#[test]
+fn ctrl_c_at_the_terminal_stops_the_script_that_ran_the_command() {
+    let setup = Setup::new(WAITING_PLUGIN);
+    let script = format!(
+        "PATH=\"$DIR:$PATH\" '{}' public-key --key test://k; echo AFTER > \"$DIR/after\"",
+        cli().display(),
+    );
+    let mut sh = Command::new("sh");
+    sh.args(["-c", &script]).env("DIR", setup.dir.path());
+    let mut terminal = InTerminal::start(&mut sh);
+    terminal.wait_for("READY");
+    terminal.type_keys(b"\x03");
+    let status = wait_within(&mut terminal.child, Duration::from_secs(10));
+    assert_plugin_and_child_gone(&setup);
+    assert_eq!(
+        status.and_then(|s| s.signal()),
+        Some(libc::SIGINT),
+        "{status:?}: {}",
+        terminal.screen()
+    );
+    assert!(!setup.path("after").exists(), "the script went on");
+}
