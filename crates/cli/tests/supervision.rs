@@ -407,3 +407,36 @@ fn ctrl_c_at_the_terminal_stops_the_script_that_ran_the_command() {
     );
     assert!(!setup.path("after").exists(), "the script went on");
 }
+
+/// Ctrl-Z while the plugin prompts: the command stops with it, as a job of
+/// a shell with job control; `fg` continues both, and the plugin reads
+/// what is typed then.
+#[test]
+fn ctrl_z_at_the_terminal_stops_the_command_and_fg_continues_the_prompt() {
+    let setup = Setup::new(&format!(
+        "printf 'PIN: ' > /dev/tty; read pin < /dev/tty; echo \"$pin\" > \"$DIR/pin\"; {}",
+        public_key_answer()
+    ));
+    let script = format!(
+        "set -m; PATH=\"$DIR:$PATH\" '{}' public-key --key test://k --timeout 60s > \"$DIR/out\"; \
+         echo STOPPED; fg > /dev/null; echo \"DONE $?\"",
+        cli().display(),
+    );
+    let mut sh = Command::new("sh");
+    sh.args(["-c", &script]).env("DIR", setup.dir.path());
+    let mut terminal = InTerminal::start(&mut sh);
+    terminal.wait_for("PIN: ");
+    terminal.type_keys(b"\x1a");
+    terminal.wait_for("STOPPED");
+    terminal.type_keys(b"4321\n");
+    let status = wait_within(&mut terminal.child, Duration::from_secs(20));
+    let screen = terminal.screen();
+    assert!(status.is_some_and(|s| s.success()), "{status:?}: {screen}");
+    assert!(screen.contains("DONE 0"), "{screen}");
+    assert_eq!(
+        std::fs::read_to_string(setup.path("pin")).unwrap(),
+        "4321\n"
+    );
+    let out = std::fs::read_to_string(setup.path("out")).unwrap();
+    assert!(out.contains("BEGIN PUBLIC KEY"), "{out}");
+}

@@ -183,6 +183,29 @@ impl Plugin {
         self.child.wait()
     }
 
+    /// Follows a Ctrl-Z (or any stop) of the plugin while it holds the
+    /// terminal as a host sharing its group would: takes the terminal back
+    /// and stops the host's group, as the terminal would have; once
+    /// continued in the foreground (`fg`), lends the terminal again and
+    /// continues the plugin. Where the host's group cannot be stopped (an
+    /// orphaned group, such as a session leader's, or SIGTSTP ignored) that
+    /// happens at once.
+    fn follow_stop(&mut self) {
+        if self.terminal.is_none() || !stopped(self.child.id()) {
+            return;
+        }
+        if let Some(terminal) = self.terminal.take() {
+            terminal.take_back();
+        }
+        // SAFETY: kill(2) takes no pointers.
+        unsafe { libc::kill(0, libc::SIGTSTP) };
+        self.terminal = Terminal::lend_to(self.group);
+        if self.terminal.is_none() {
+            // Continued in the background: the plugin runs on there.
+            signal_group(self.group, libc::SIGCONT);
+        }
+    }
+
     /// The signal that interrupted the call, if one did: `end_plugins`, or
     /// the terminal's Ctrl-C (`SIGINT`) or Ctrl-\ (`SIGQUIT`) while the
     /// plugin held the terminal, which a host sharing the plugin's group
@@ -283,6 +306,9 @@ impl Terminal {
 /// How often a plugin's exit is looked for where no pidfd reports it.
 const EXIT_POLL_INTERVAL: Duration = Duration::from_millis(5);
 
+/// How often a plugin holding the terminal is looked at for a stop.
+const STOP_POLL_INTERVAL: Duration = Duration::from_millis(50);
+
 /// What the caller's thread waits on.
 pub(super) struct Watch {
     pid: libc::id_t,
@@ -326,18 +352,20 @@ impl Watch {
     /// Waits until something happens or `wake_at`, and records it.
     pub(super) fn wait(
         &mut self,
-        _plugin: &mut Plugin,
+        plugin: &mut Plugin,
         wake_at: Option<Instant>,
         collected: &mut Collected,
     ) -> io::Result<()> {
         let look_for_exit = self.pidfd.is_none() && !collected.has_exited();
-        let wake_at = match look_for_exit {
-            true => [wake_at, Some(Instant::now() + EXIT_POLL_INTERVAL)]
-                .into_iter()
-                .flatten()
-                .min(),
-            false => wake_at,
+        let tick = match (look_for_exit, plugin.terminal.is_some()) {
+            (true, _) => Some(EXIT_POLL_INTERVAL),
+            (false, true) => Some(STOP_POLL_INTERVAL),
+            (false, false) => None,
         };
+        let wake_at = [wake_at, tick.map(|tick| Instant::now() + tick)]
+            .into_iter()
+            .flatten()
+            .min();
         // `poll` skips the entries with a negative descriptor.
         let mut fds = [
             self.pidfd
@@ -365,6 +393,7 @@ impl Watch {
             };
         }
         let [exit, out, err, report] = fds.map(|polled| polled.revents);
+        plugin.follow_stop();
 
         if exit != 0 || (look_for_exit && has_exited(self.pid)) {
             collected.exited();
@@ -474,6 +503,23 @@ fn has_exited(pid: libc::id_t) -> bool {
     };
     // SAFETY: waitid filled `info` (or left it zeroed: no child exited).
     rc == 0 && unsafe { info.si_pid() } != 0
+}
+
+/// Whether the plugin is stopped now (it stays reportable).
+fn stopped(pid: libc::id_t) -> bool {
+    // SAFETY: siginfo_t is plain data for which all zeroes is valid.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as in `has_exited`.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid,
+            &mut info,
+            libc::WSTOPPED | libc::WNOWAIT | libc::WNOHANG,
+        )
+    };
+    // SAFETY: waitid filled `info`, or left it zeroed.
+    rc == 0 && unsafe { info.si_pid() } != 0 && info.si_code == libc::CLD_STOPPED
 }
 
 /// The signal that killed the exited, unreaped plugin, if one did; the
