@@ -183,15 +183,16 @@ impl Plugin {
         self.child.wait()
     }
 
-    /// Follows a Ctrl-Z (or any stop) of the plugin while it holds the
-    /// terminal as a host sharing its group would: takes the terminal back
+    /// Follows a Ctrl-Z (`SIGTSTP`; not a `SIGSTOP` sent to the plugin
+    /// alone) of the plugin while it holds the terminal, as a host sharing
+    /// its group would: takes the terminal back
     /// and stops the host's group, as the terminal would have; once
     /// continued in the foreground (`fg`), lends the terminal again and
     /// continues the plugin. Where the host's group cannot be stopped (an
     /// orphaned group, such as a session leader's, or SIGTSTP ignored) that
     /// happens at once.
     fn follow_stop(&mut self) {
-        if self.terminal.is_none() || !stopped(self.child.id()) {
+        if self.terminal.is_none() || stopped_by(self.child.id()) != Some(libc::SIGTSTP) {
             return;
         }
         if let Some(terminal) = self.terminal.take() {
@@ -505,8 +506,9 @@ fn has_exited(pid: libc::id_t) -> bool {
     rc == 0 && unsafe { info.si_pid() } != 0
 }
 
-/// Whether the plugin is stopped now (it stays reportable).
-fn stopped(pid: libc::id_t) -> bool {
+/// The signal that stopped the plugin, if it is stopped now (it stays
+/// reportable).
+fn stopped_by(pid: libc::id_t) -> Option<i32> {
     // SAFETY: siginfo_t is plain data for which all zeroes is valid.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     // SAFETY: as in `has_exited`.
@@ -518,8 +520,9 @@ fn stopped(pid: libc::id_t) -> bool {
             libc::WSTOPPED | libc::WNOWAIT | libc::WNOHANG,
         )
     };
-    // SAFETY: waitid filled `info`, or left it zeroed.
-    rc == 0 && unsafe { info.si_pid() } != 0 && info.si_code == libc::CLD_STOPPED
+    let stopped = rc == 0 && info.si_code == libc::CLD_STOPPED;
+    // SAFETY: waitid filled `info` for a stopped child.
+    (stopped && unsafe { info.si_pid() } != 0).then(|| unsafe { info.si_status() })
 }
 
 /// The signal that killed the exited, unreaped plugin, if one did; the
