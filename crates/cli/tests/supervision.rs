@@ -310,14 +310,20 @@ fn sigterm_to_the_command_alone_ends_the_plugin_and_its_children() {
 fn ctrl_c_at_the_terminal_ends_the_command_the_plugin_and_its_children() {
     let setup = Setup::new(WAITING_PLUGIN);
     let mut terminal = InTerminal::start(&mut setup.command(&["public-key", "--key", "test://k"]));
+    assert_ctrl_c_ends_all(&setup, &mut terminal);
+}
+
+/// Types Ctrl-C once the waiting plugin is ready: the plugin, its child
+/// and what runs in the terminal all end, the latter by SIGINT.
+fn assert_ctrl_c_ends_all(setup: &Setup, terminal: &mut InTerminal) {
     terminal.wait_for("READY");
     terminal.type_keys(b"\x03");
     let status = wait_within(&mut terminal.child, Duration::from_secs(10));
-    assert_plugin_and_child_gone(&setup);
+    assert_plugin_and_child_gone(setup);
     assert_eq!(
         status.and_then(|s| s.signal()),
         Some(libc::SIGINT),
-        "{}",
+        "{status:?}: {}",
         terminal.screen()
     );
 }
@@ -395,16 +401,7 @@ fn ctrl_c_at_the_terminal_stops_the_script_that_ran_the_command() {
     let mut sh = Command::new("sh");
     sh.args(["-c", &script]).env("DIR", setup.dir.path());
     let mut terminal = InTerminal::start(&mut sh);
-    terminal.wait_for("READY");
-    terminal.type_keys(b"\x03");
-    let status = wait_within(&mut terminal.child, Duration::from_secs(10));
-    assert_plugin_and_child_gone(&setup);
-    assert_eq!(
-        status.and_then(|s| s.signal()),
-        Some(libc::SIGINT),
-        "{status:?}: {}",
-        terminal.screen()
-    );
+    assert_ctrl_c_ends_all(&setup, &mut terminal);
     assert!(!setup.path("after").exists(), "the script went on");
 }
 

@@ -487,9 +487,10 @@ fn pidfd_open(_child: &Child) -> Option<OwnedFd> {
     None
 }
 
-/// Whether the plugin exited, without reaping it, so that its pid still
-/// names its process group.
-fn has_exited(pid: libc::id_t) -> bool {
+/// What `waitid` reports about the plugin for `events` (`WEXITED`,
+/// `WSTOPPED`) now, without waiting and without reaping it, so that its
+/// pid still names its process group: `(si_code, si_status)`.
+fn peek(pid: libc::id_t, events: libc::c_int) -> Option<(libc::c_int, libc::c_int)> {
     // SAFETY: siginfo_t is plain data for which all zeroes is valid.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     // SAFETY: `info` is a valid, writable siginfo_t; WNOWAIT leaves the
@@ -499,49 +500,31 @@ fn has_exited(pid: libc::id_t) -> bool {
             libc::P_PID,
             pid,
             &mut info,
-            libc::WEXITED | libc::WNOWAIT | libc::WNOHANG,
+            events | libc::WNOWAIT | libc::WNOHANG,
         )
     };
-    // SAFETY: waitid filled `info` (or left it zeroed: no child exited).
-    rc == 0 && unsafe { info.si_pid() } != 0
+    // SAFETY: waitid filled `info`, or left it zeroed when nothing is to
+    // report (then `si_pid` is 0).
+    (rc == 0 && unsafe { info.si_pid() } != 0).then(|| (info.si_code, unsafe { info.si_status() }))
 }
 
-/// The signal that stopped the plugin, if it is stopped now (it stays
-/// reportable).
+/// Whether the plugin exited.
+fn has_exited(pid: libc::id_t) -> bool {
+    peek(pid, libc::WEXITED).is_some()
+}
+
+/// The signal that stopped the plugin, if it is stopped now.
 fn stopped_by(pid: libc::id_t) -> Option<i32> {
-    // SAFETY: siginfo_t is plain data for which all zeroes is valid.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: as in `has_exited`.
-    let rc = unsafe {
-        libc::waitid(
-            libc::P_PID,
-            pid,
-            &mut info,
-            libc::WSTOPPED | libc::WNOWAIT | libc::WNOHANG,
-        )
-    };
-    let stopped = rc == 0 && info.si_code == libc::CLD_STOPPED;
-    // SAFETY: waitid filled `info` for a stopped child.
-    (stopped && unsafe { info.si_pid() } != 0).then(|| unsafe { info.si_status() })
+    peek(pid, libc::WSTOPPED)
+        .filter(|&(code, _)| code == libc::CLD_STOPPED)
+        .map(|(_, signal)| signal)
 }
 
-/// The signal that killed the exited, unreaped plugin, if one did; the
-/// plugin stays unreaped.
+/// The signal that killed the plugin, if it exited so.
 fn exit_signal(pid: libc::id_t) -> Option<i32> {
-    // SAFETY: siginfo_t is plain data for which all zeroes is valid.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: as in `has_exited`.
-    let rc = unsafe {
-        libc::waitid(
-            libc::P_PID,
-            pid,
-            &mut info,
-            libc::WEXITED | libc::WNOWAIT | libc::WNOHANG,
-        )
-    };
-    let killed = [libc::CLD_KILLED, libc::CLD_DUMPED].contains(&info.si_code);
-    // SAFETY: waitid filled `info` for an exited child.
-    (rc == 0 && killed && unsafe { info.si_pid() } != 0).then(|| unsafe { info.si_status() })
+    peek(pid, libc::WEXITED)
+        .filter(|&(code, _)| [libc::CLD_KILLED, libc::CLD_DUMPED].contains(&code))
+        .map(|(_, signal)| signal)
 }
 
 /// What reading a pipe that `poll` found ready came to.
