@@ -629,3 +629,55 @@ impl PluginStdin {
         unsafe { libc::poll(&mut poll, 1, 50) };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::process::Stdio;
+
+    use super::super::{watch_until_done, ProcessSettings};
+    use super::*;
+    use crate::StderrMode;
+
+    /// Where no pidfd reports the exit (macOS, Linux before 5.3), the
+    /// supervision looks for it with `waitid`: the answer, a deadline and
+    /// a process left holding stdout are handled as with a pidfd.
+    #[test]
+    fn supervision_without_a_pidfd() {
+        let settings = ProcessSettings {
+            stderr: StderrMode::Discard,
+            stdout_limit: 1024,
+            exit_grace: Duration::from_millis(100),
+        };
+        let run = |script: &str, timeout: Duration| {
+            let mut command = Command::new("sh");
+            command
+                .args(["-c", script])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped());
+            let mut plugin = Plugin::spawn(&mut command).unwrap();
+            let (_, stdout, _) = plugin.take_pipes();
+            let mut watch = Watch::new(&plugin, stdout, None);
+            watch.pidfd = None;
+            let mut collected = Collected::new(settings.stdout_limit, None, false);
+            let start = Instant::now();
+            let deadline = Some(start + timeout);
+            let outcome =
+                watch_until_done(&mut plugin, &mut watch, &mut collected, &settings, deadline);
+            (outcome, collected.stdout, start.elapsed())
+        };
+
+        let (outcome, stdout, _) = run("sleep 0.1; printf answer", Duration::from_secs(20));
+        assert!(matches!(outcome, Outcome::Finished(status) if status.success()));
+        assert_eq!(stdout, b"answer");
+
+        let (outcome, _, elapsed) = run("exec sleep 60", Duration::from_millis(300));
+        assert!(matches!(outcome, Outcome::DeadlineExceeded));
+        assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+
+        let (outcome, stdout, elapsed) =
+            run("sleep 60 & printf answer; exit 0", Duration::from_secs(20));
+        assert!(matches!(outcome, Outcome::Finished(status) if status.success()));
+        assert_eq!(stdout, b"answer");
+        assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    }
+}
