@@ -271,6 +271,38 @@ fn stdin_that_never_ends_does_not_hold_sign_blob_past_its_timeout() {
     }
 }
 
+/// A FIFO named as the blob, which nothing ever writes to: opening it
+/// waits for a writer, which must not hold the call either.
+#[test]
+fn a_fifo_nobody_writes_does_not_hold_sign_blob_past_its_timeout() {
+    let setup = Setup::new(&format!(
+        "case \"$2\" in *signMessage*) exec cat > /dev/null;; esac; {}",
+        public_key_answer()
+    ));
+    let fifo = setup.path("fifo");
+    let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: `name` is a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+    let mut child = setup
+        .command(&["sign-blob", "--key", "test://k", "--timeout", "2s", "fifo"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A writer after 30 s, so that a command that waits for one ends.
+    thread::spawn(move || {
+        thread::sleep(Duration::from_secs(30));
+        drop(File::options().write(true).open(fifo));
+    });
+    let start = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let elapsed = start.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("deadline exceeded"), "{stderr}");
+}
+
 #[test]
 fn sigint_to_the_commands_process_group_ends_the_plugin_and_its_children() {
     let setup = Setup::new(WAITING_PLUGIN);
