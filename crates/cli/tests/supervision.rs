@@ -283,7 +283,7 @@ fn a_fifo_nobody_writes_does_not_hold_sign_blob_past_its_timeout() {
     let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     // SAFETY: `name` is a valid C string.
     assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
-    let mut child = setup
+    let child = setup
         .command(&["sign-blob", "--key", "test://k", "--timeout", "2s", "fifo"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
