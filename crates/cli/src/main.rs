@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use sigstore_kms_client::Escaped;
 
 const KEY_REFERENCE_HELP: &str = "A plugin key reference NAME://REF runs the program \
 sigstore-kms-NAME from PATH and passes it REF.";
@@ -192,7 +193,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("Error: {err}");
+            // Errors quote plugins (and file names): nothing in them may act
+            // on the terminal.
+            eprintln!("Error: {}", Escaped::multiline(&err));
             ExitCode::from(err.exit_code())
         }
     }

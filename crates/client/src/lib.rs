@@ -63,11 +63,17 @@
 //! verify must not block forever: the call waits for it, even past the
 //! deadline (the `sigstore-kms` CLI reads a pipe in a thread of its own,
 //! giving up at the deadline, for this reason).
+//!
+//! Printing an [`Error`] is safe: its `Display` shows the text that came
+//! from the plugin with control characters escaped, so a hostile plugin
+//! cannot send escape sequences to the terminal or log it lands in. Show
+//! other text from a plugin (an algorithm name, say) through [`Escaped`].
 #![deny(missing_docs)]
 
 mod client;
 mod discovery;
 mod error;
+mod escape;
 mod options;
 mod process;
 mod public_key;
@@ -76,6 +82,7 @@ mod signer;
 pub use client::{Client, ClientBuilder, DEFAULT_EXIT_GRACE, DEFAULT_STDOUT_LIMIT};
 pub use discovery::{parse_key_reference, plugin_file_name, validate_plugin_name};
 pub use error::{Error, ExecutionFailure, ResponseProblem};
+pub use escape::Escaped;
 pub use options::{CallOptions, StderrMode};
 pub use process::end_plugins;
 pub use public_key::{KeyAlgorithm, KeyError, PublicKey};
