@@ -44,6 +44,8 @@ pub(crate) struct ProcessSettings {
 }
 
 enum Event {
+    /// Sent by the Unix exit watcher; elsewhere `has_exited` polls.
+    #[cfg(unix)]
     Exited,
     StdoutClosed,
     StdoutOverflow,
@@ -289,6 +291,7 @@ fn supervise(
             None => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         match event {
+            #[cfg(unix)]
             Ok(Event::Exited) => {
                 exited_at.get_or_insert_with(Instant::now);
             }
