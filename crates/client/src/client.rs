@@ -12,7 +12,7 @@ use sigstore_kms_protocol::{
     SupportedAlgorithmsArgs, VerifySignatureArgs,
 };
 
-use crate::discovery::{find_plugin, parse_key_reference};
+use crate::discovery::{self, find_plugin, parse_key_reference};
 use crate::error::ResponseProblem;
 use crate::process::{self, ProcessSettings};
 use crate::{CallOptions, Error, PublicKey, StderrMode};
@@ -326,6 +326,7 @@ impl Client {
         let json = PluginArgs::new(self.inner.init_options.clone(), args)
             .to_json()
             .map_err(Error::Encoding)?;
+        let json = discovery::plugin_argument(&self.inner.executable, json);
         // A deadline already past becomes "now", which `call` refuses.
         let deadline = deadline.map(|deadline| {
             let now = Instant::now();

@@ -83,6 +83,13 @@ pub fn is_executable_file(path: &Path) -> bool {
     sys::is_executable_file(path)
 }
 
+/// The JSON argument as `executable` receives it: on Windows a batch file
+/// (`.bat`, `.cmd`) gets each `%` as the JSON escape `\u0025`, so that no
+/// `cmd.exe` can expand `%VAR%` in a key reference (std quotes the rest).
+pub(crate) fn plugin_argument(executable: &Path, json: String) -> String {
+    sys::plugin_argument(executable, json)
+}
+
 pub(crate) fn find_on_path(file_name: &str, search_path: &OsStr) -> Result<PathBuf, Error> {
     std::env::split_paths(search_path)
         .filter(|dir| dir.is_absolute())

@@ -80,6 +80,22 @@ pub(super) fn is_executable_file(path: &Path) -> bool {
     executable_name && path.is_file()
 }
 
+/// `cmd.exe` runs a batch file, and expands `%VAR%` in its command line
+/// before the file sees it. std escapes `%` for the real `cmd.exe`, but
+/// other implementations (Wine's) expand it anyway: `%` is only ever inside
+/// a JSON string, where `\u0025` means the same to every JSON parser and
+/// nothing to any `cmd.exe`.
+pub(super) fn plugin_argument(executable: &Path, json: String) -> String {
+    let batch = executable
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("bat") || ext.eq_ignore_ascii_case("cmd"));
+    if batch && json.contains('%') {
+        json.replace('%', "\\u0025")
+    } else {
+        json
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +118,15 @@ mod tests {
         assert_eq!(executable_extension("a.d", &extensions), None);
         assert_eq!(executable_extension("a", &extensions), None);
         assert_eq!(executable_extension("v1.2", &extensions), None);
+    }
+
+    #[test]
+    fn a_batch_file_never_gets_a_percent_sign() {
+        let json = r#"{"keyResourceID":"C:\\k %OS%.pem"}"#.to_owned();
+        for batch in ["p.cmd", "p.BAT"] {
+            let argument = plugin_argument(Path::new(batch), json.clone());
+            assert_eq!(argument, r#"{"keyResourceID":"C:\\k \u0025OS\u0025.pem"}"#);
+        }
+        assert_eq!(plugin_argument(Path::new("p.exe"), json.clone()), json);
     }
 }
