@@ -96,6 +96,7 @@ mod error;
 mod pem;
 mod plugin;
 mod process;
+mod reply_stdout;
 mod serve;
 
 pub use digest::{check_digest_length, choose_hash_func, hash_message, message_digest, HASHABLE};
