@@ -80,7 +80,10 @@ mod public_key;
 mod signer;
 
 pub use client::{Client, ClientBuilder, DEFAULT_EXIT_GRACE, DEFAULT_STDOUT_LIMIT};
-pub use discovery::{parse_key_reference, plugin_file_name, validate_plugin_name};
+pub use discovery::{
+    find_plugin, is_executable_file, parse_key_reference, plugin_file_name, plugin_name_of,
+    validate_plugin_name,
+};
 pub use error::{Error, ExecutionFailure, ResponseProblem};
 pub use escape::Escaped;
 pub use options::{CallOptions, StderrMode};
