@@ -19,8 +19,11 @@ use crate::token::{Module, Token, TokenSession};
 use crate::uri::{KeyUri, TokenFilter};
 
 /// Return codes after which the module's state cannot be trusted: the
-/// token was removed, the sessions or the login are gone.
-const LOST: [&str; 9] = [
+/// token was removed, the sessions or the login are gone. SoftHSM2
+/// answers `CKR_GENERAL_ERROR` ("unrecoverable" in PKCS#11) from then on
+/// once its token directory went away, even after it is back.
+const LOST: [&str; 10] = [
+    "CKR_GENERAL_ERROR",
     "CKR_SESSION_HANDLE_INVALID",
     "CKR_SESSION_CLOSED",
     "CKR_DEVICE_REMOVED",
