@@ -137,7 +137,9 @@ fn call(socket: &Path, argv: Vec<OsString>) -> Result<(bool, Vec<u8>), Answered>
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
             ForwardError::Deadline(socket.to_owned())
         }
-        io::ErrorKind::UnexpectedEof => ForwardError::Closed(socket.to_owned()),
+        io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::ConnectionReset => ForwardError::Closed(socket.to_owned()),
         _ => ForwardError::Io {
             socket: socket.to_owned(),
             source,

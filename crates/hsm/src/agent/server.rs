@@ -258,7 +258,27 @@ impl Agent {
             .pid
             .map_or_else(|| "?".to_owned(), |pid| pid.to_string());
         let own = unix::own_uid();
-        if peer.uid != own {
+        let refused = peer.uid != own;
+        // A caller that is refused gets little time; its request is read
+        // all the same, since closing a socket with unread data makes the
+        // reply unreadable on Linux.
+        let timeout = if refused {
+            Duration::from_secs(2)
+        } else {
+            IDLE_TIMEOUT
+        };
+        let _ = stream.set_read_timeout(Some(timeout));
+        let _ = stream.set_write_timeout(Some(timeout));
+        let mut input = BufReader::with_capacity(wire::CHUNK_SIZE + 5, &stream);
+        let request = match wire::read_frame(&mut input) {
+            Ok(Some((Kind::Request, payload))) => serde_json::from_slice::<Request>(&payload)
+                .map_err(|err| format!("malformed request: {err}")),
+            Ok(Some((kind, _))) => Err(format!("a {kind:?} frame instead of a request")),
+            Ok(None) => return,
+            Err(err) => Err(format!("reading the request failed: {err}")),
+        };
+        if refused {
+            let _ = MessageReader::new(&mut input).drain();
             eprintln!(
                 "sigstore-kms-hsm agent: refused pid {pid}: its uid {} is not the agent's uid {own}",
                 peer.uid
@@ -271,16 +291,6 @@ impl Agent {
             let _ = reply(&stream, &PluginResp::Error(refusal));
             return;
         }
-        let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
-        let _ = stream.set_write_timeout(Some(IDLE_TIMEOUT));
-        let mut input = BufReader::with_capacity(wire::CHUNK_SIZE + 5, &stream);
-        let request = match wire::read_frame(&mut input) {
-            Ok(Some((Kind::Request, payload))) => serde_json::from_slice::<Request>(&payload)
-                .map_err(|err| format!("malformed request: {err}")),
-            Ok(Some((kind, _))) => Err(format!("a {kind:?} frame instead of a request")),
-            Ok(None) => return,
-            Err(err) => Err(format!("reading the request failed: {err}")),
-        };
         match request {
             Ok(Request::Stop) => {
                 eprintln!("sigstore-kms-hsm agent: pid {pid}: stop");
@@ -312,6 +322,7 @@ impl Agent {
             }
             Err(problem) => {
                 eprintln!("sigstore-kms-hsm agent: pid {pid}: {problem}");
+                let _ = MessageReader::new(&mut input).drain();
                 let _ = reply(&stream, &PluginResp::Error(problem));
             }
         }

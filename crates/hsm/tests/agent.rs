@@ -1,0 +1,460 @@
+//! `sigstore-kms-hsm agent`: calls forwarded to it answer as direct calls
+//! do, and each fault has a clear outcome: no agent or a stale socket, an
+//! agent killed or stopped in the middle of a call, a lost token, callers
+//! of another module, token or user. Unix only, as the agent is.
+#![cfg(unix)]
+
+mod support;
+
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sigstore_kms_client::{CallOptions, Error, HashFunc};
+use support::agent::{plugin, Agent};
+
+fn options() -> CallOptions {
+    CallOptions::new().timeout(Duration::from_secs(60))
+}
+
+/// The plugin's own error message, or a panic naming what happened instead.
+fn plugin_error<T: std::fmt::Debug>(result: Result<T, Error>) -> String {
+    match result {
+        Err(Error::Plugin { message, .. }) => message,
+        other => panic!("expected the plugin's error, got {other:?}"),
+    }
+}
+
+fn assert_contains(text: &str, expected: &str) {
+    assert!(text.contains(expected), "{expected:?} is not in: {text}");
+}
+
+/// The plugin's arguments for `method` (`publicKey` or `createKey` of a
+/// P-256 key) on `reference`, with a deadline `deadline` from now.
+fn plugin_args(reference: &str, method: &str, deadline: Option<Duration>) -> String {
+    let keyref = reference.strip_prefix("hsm://").unwrap_or(reference);
+    let deadline = deadline
+        .map(|after| {
+            format!(
+                "\"ctxDeadline\":\"{}\",",
+                rfc3339(SystemTime::now() + after)
+            )
+        })
+        .unwrap_or_default();
+    let arguments = match method {
+        "createKey" => "{\"algorithm\":\"ecdsa-p256-sha256\"}",
+        _ => "{\"publicKeyOptions\":{}}",
+    };
+    format!(
+        "{{\"initOptions\":{{{deadline}\"protocolVersion\":\"v1\",\"keyResourceID\":\"{keyref}\",\
+         \"hashFunc\":5}},\"methodName\":\"{method}\",\"{method}\":{arguments}}}"
+    )
+}
+
+/// Runs the plugin as a host would, without a host's supervision: a
+/// `publicKey` call for `reference`, with the agent variable set to
+/// `socket` and a deadline `deadline` from now.
+fn public_key_call(reference: &str, socket: &Path, deadline: Option<Duration>) -> Output {
+    Command::new(plugin())
+        .args(["v1", &plugin_args(reference, "publicKey", deadline)])
+        .env("SIGSTORE_KMS_HSM_AGENT", socket)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the plugin runs")
+}
+
+/// `time` as RFC 3339 in UTC, to the second.
+fn rfc3339(time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).unwrap().as_secs() + 1;
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+fn error_reply(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!out.status.success(), "the call succeeded: {stdout}");
+    assert!(stdout.starts_with("{\"errorMessage\":"), "{stdout}");
+    stdout
+}
+
+#[test]
+fn no_agent_or_a_stale_socket_is_an_error_naming_the_variable() {
+    let Some(softhsm) = support::softhsm() else {
+        return;
+    };
+    let token = softhsm.token("agent-gone");
+    let reference = token.reference("key", "");
+    // The key is there, and the reference names module and PIN: a direct
+    // call would succeed. With the variable set, nothing falls back to it.
+    support::client(&reference)
+        .create_key("ecdsa-p256-sha256", &options())
+        .unwrap();
+    let missing = token.dir.join("no-agent.sock");
+    let reply = error_reply(&public_key_call(&reference, &missing, None));
+    assert_contains(&reply, "SIGSTORE_KMS_HSM_AGENT");
+    assert_contains(&reply, "no such socket");
+
+    let mut agent = Agent::start(&token, &[]);
+    agent.client(&reference).public_key(&options()).unwrap();
+    agent.signal("KILL");
+    agent.wait();
+    assert!(agent.socket.exists(), "a killed agent leaves its socket");
+    let message = plugin_error(agent.client(&reference).public_key(&options()));
+    assert_contains(&message, "SIGSTORE_KMS_HSM_AGENT");
+    assert_contains(&message, "stale socket");
+}
+
+/// A message that never ends: 64 KiB every 20 ms until `stop`.
+struct EndlessMessage(Arc<AtomicBool>);
+
+impl Read for EndlessMessage {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.0.load(Ordering::Relaxed) {
+            return Ok(0);
+        }
+        thread::sleep(Duration::from_millis(20));
+        let n = buf.len().min(64 * 1024);
+        buf[..n].fill(b'x');
+        Ok(n)
+    }
+}
+
+#[test]
+fn an_agent_killed_during_a_call_fails_the_call() {
+    let Some(softhsm) = support::softhsm() else {
+        return;
+    };
+    let token = softhsm.token("agent-killed");
+    let reference = token.reference("key", "");
+    let mut agent = Agent::start(&token, &[]);
+    let client = agent.client(&reference);
+    client.create_key("ecdsa-p256-sha256", &options()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let result = thread::scope(|scope| {
+        let call =
+            scope.spawn(|| client.sign_message(EndlessMessage(Arc::clone(&stop)), &options()));
+        thread::sleep(Duration::from_millis(500));
+        agent.signal("KILL");
+        let result = call.join().unwrap();
+        stop.store(true, Ordering::Relaxed);
+        result
+    });
+    let message = plugin_error(result);
+    assert_contains(&message, "SIGSTORE_KMS_HSM_AGENT");
+    assert_contains(&message, "killed during the call");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the call took {:?}",
+        started.elapsed()
+    );
+    agent.wait();
+}
+
+#[test]
+fn an_agent_that_does_not_answer_fails_the_call_at_its_deadline() {
+    let Some(softhsm) = support::softhsm() else {
+        return;
+    };
+    let token = softhsm.token("agent-stopped");
+    let reference = token.reference("key", "");
+    let agent = Agent::start(&token, &[]);
+    agent
+        .client(&reference)
+        .create_key("ecdsa-p256-sha256", &options())
+        .unwrap();
+    agent.signal("STOP");
+    let started = Instant::now();
+    let out = public_key_call(&reference, &agent.socket, Some(Duration::from_secs(1)));
+    let waited = started.elapsed();
+    agent.signal("CONT");
+    let reply = error_reply(&out);
+    assert_contains(&reply, "did not answer before the call's deadline");
+    assert_contains(&reply, "SIGSTORE_KMS_HSM_AGENT");
+    // The plugin gave up on its own, at the deadline (a host that does not
+    // enforce it waits no longer).
+    assert!(waited < Duration::from_secs(20), "the call took {waited:?}");
+}
+
+#[test]
+fn started_in_the_background_private_and_stop_removes_the_socket() {
+    let Some(softhsm) = support::softhsm() else {
+        return;
+    };
+    let token = softhsm.token("agent-background");
+    let reference = token.bare_reference("key");
+    let runtime = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        runtime.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let log = runtime.path().join("agent.log");
+    let agent = |args: &[&str], socket: Option<&str>| {
+        let mut command = Command::new(plugin());
+        command
+            .arg("agent")
+            .args(args)
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .env("SIGSTORE_KMS_HSM_MODULE", &token.module)
+            .env("SIGSTORE_KMS_HSM_PIN", support::USER_PIN)
+            .env_remove("SIGSTORE_KMS_HSM_AGENT");
+        if let Some(socket) = socket {
+            command.env("SIGSTORE_KMS_HSM_AGENT", socket);
+        }
+        command.output().expect("the agent command runs")
+    };
+    let started = agent(&["--log", log.to_str().unwrap()], None);
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let shell = String::from_utf8(started.stdout).unwrap();
+    let socket = shell
+        .strip_prefix("SIGSTORE_KMS_HSM_AGENT=")
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("no shell line: {shell}"))
+        .to_owned();
+    assert_contains(&shell, "export SIGSTORE_KMS_HSM_AGENT;");
+    let socket_meta = std::fs::metadata(&socket).unwrap();
+    assert!(socket_meta.file_type().is_socket());
+    assert_eq!(socket_meta.mode() & 0o777, 0o600, "socket mode");
+    let dir = Path::new(&socket).parent().unwrap().to_owned();
+    assert!(
+        dir.starts_with(runtime.path()),
+        "{socket} is not in XDG_RUNTIME_DIR"
+    );
+    assert_eq!(
+        std::fs::metadata(&dir).unwrap().mode() & 0o777,
+        0o700,
+        "directory mode"
+    );
+
+    let created = Command::new(plugin())
+        .env("SIGSTORE_KMS_HSM_AGENT", &socket)
+        .env_remove("SIGSTORE_KMS_HSM_MODULE")
+        .env_remove("SIGSTORE_KMS_HSM_PIN")
+        .args(["v1", &plugin_args(&reference, "createKey", None)])
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "the agent supplies module and PIN: {}",
+        String::from_utf8_lossy(&created.stdout)
+    );
+
+    let stopped = agent(&["--stop"], Some(&socket));
+    assert!(
+        stopped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stopped.stderr)
+    );
+    assert_contains(
+        &String::from_utf8_lossy(&stopped.stdout),
+        "unset SIGSTORE_KMS_HSM_AGENT;",
+    );
+    assert!(!Path::new(&socket).exists(), "the socket is left behind");
+    assert!(!dir.exists(), "the socket's directory is left behind");
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert_contains(&log, "createKey token=agent-background object=\"key\": ok");
+    assert_contains(&log, "stopped");
+    assert!(
+        !log.contains(support::USER_PIN),
+        "the log shows the PIN: {log}"
+    );
+}
+
+#[test]
+fn a_signal_stops_the_agent_cleanly() {
+    let Some(softhsm) = support::softhsm() else {
+        return;
+    };
+    let token = softhsm.token("agent-signal");
+    let mut agent = Agent::start(&token, &[]);
+    agent.signal("TERM");
+    assert!(agent.wait(), "the agent did not exit cleanly on SIGTERM");
+    assert!(!agent.socket.exists(), "the socket is left behind");
+    assert_contains(&agent.log(), "stopping: SIGTERM received");
+}
+
+#[test]
+fn the_agent_serves_only_its_module_and_token() {
+    let Some(softhsm) = support::softhsm() else {
+        return;
+    };
+    let token = softhsm.token("agent-served");
+    token.another("agent-other");
+    let agent = Agent::start(&token, &["--token", "agent-served"]);
+    let served = token.reference("key", "");
+    agent
+        .client(&served)
+        .create_key("ecdsa-p256-sha256", &options())
+        .unwrap();
+
+    let other_token = served.replace("token=agent-served", "token=agent-other");
+    let message = plugin_error(agent.client(&other_token).public_key(&options()));
+    assert_contains(&message, "serves only token \"agent-served\"");
+    assert_contains(&message, "\"agent-other\"");
+
+    let copy = token.dir.join("copy-of-libsofthsm2.so");
+    std::fs::copy(&token.module, &copy).unwrap();
+    let other_module = format!(
+        "hsm://token=agent-served;object=key?module-path={}",
+        copy.display()
+    );
+    let message = plugin_error(agent.client(&other_module).public_key(&options()));
+    assert_contains(&message, "serves the PKCS#11 module");
+    assert_contains(&message, "copy-of-libsofthsm2.so");
+
+    // The module the caller's environment names counts too.
+    let out = Command::new(plugin())
+        .env("SIGSTORE_KMS_HSM_AGENT", &agent.socket)
+        .env("SIGSTORE_KMS_HSM_MODULE", &copy)
+        .args([
+            "v1",
+            &plugin_args("token=agent-served;object=key", "publicKey", None),
+        ])
+        .output()
+        .unwrap();
+    assert_contains(&error_reply(&out), "copy-of-libsofthsm2.so");
+}
+
+#[test]
+fn concurrent_callers_are_all_served_and_logged() {
+    let Some(softhsm) = support::softhsm() else {
+        return;
+    };
+    let token = softhsm.token("agent-parallel");
+    let reference = token.reference("key", "");
+    let agent = Agent::start(&token, &[]);
+    let public = agent
+        .client(&reference)
+        .create_key("ecdsa-p256-sha256", &options())
+        .unwrap();
+    thread::scope(|scope| {
+        for signer in 0..8 {
+            let (agent, reference, public) = (&agent, &reference, &public);
+            scope.spawn(move || {
+                let client = agent.client(reference);
+                for call in 0..10 {
+                    let message = format!("signer {signer} call {call}");
+                    let signature = client
+                        .sign_message(message.as_bytes(), &options())
+                        .unwrap_or_else(|err| panic!("signer {signer} call {call}: {err}"));
+                    public
+                        .verify(message.as_bytes(), &signature, HashFunc::SHA256)
+                        .unwrap_or_else(|err| panic!("signer {signer} call {call}: {err}"));
+                }
+            });
+        }
+    });
+    let log = agent.log();
+    let signed = log
+        .lines()
+        .filter(|line| line.contains("signMessage token=agent-parallel object=\"key\": ok"))
+        .count();
+    assert_eq!(signed, 80, "{log}");
+    assert!(log.lines().any(|line| line.contains(": pid ")), "{log}");
+    assert!(
+        !log.contains(support::USER_PIN),
+        "the log shows the PIN: {log}"
+    );
+}
+
+#[test]
+fn a_lost_token_reinitialises_the_module_once_then_reports() {
+    let Some(softhsm) = support::softhsm() else {
+        return;
+    };
+    let token = softhsm.token("agent-lost");
+    let reference = token.reference("key", "");
+    let agent = Agent::start(&token, &["--token", "agent-lost"]);
+    let client = agent.client(&reference);
+    let public = client.create_key("ecdsa-p256-sha256", &options()).unwrap();
+
+    // The token goes away, as a removed smart card or an HSM that lost
+    // its state does.
+    let tokens = token.dir.join("tokens");
+    let away = token.dir.join("tokens-away");
+    std::fs::rename(&tokens, &away).unwrap();
+    std::fs::create_dir(&tokens).unwrap();
+    let message = plugin_error(client.sign_message(&b"while away"[..], &options()));
+    assert_contains(&message, "re-initialised the PKCS#11 module");
+    assert_contains(&message, "token not found");
+    assert_eq!(
+        agent.log().matches("re-initialising").count(),
+        1,
+        "{}",
+        agent.log()
+    );
+
+    // It comes back: the next call loads the module again and signs.
+    std::fs::remove_dir(&tokens).unwrap();
+    std::fs::rename(&away, &tokens).unwrap();
+    let signature = client.sign_message(&b"back"[..], &options()).unwrap();
+    public
+        .verify(&b"back"[..], &signature, HashFunc::SHA256)
+        .unwrap();
+    assert_eq!(
+        agent.log().matches("re-initialising").count(),
+        2,
+        "{}",
+        agent.log()
+    );
+}
+
+#[test]
+fn other_users_are_refused() {
+    let Some(softhsm) = support::softhsm() else {
+        return;
+    };
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!(
+            "SKIPPED: only root can run a caller under another uid; the socket's modes \
+             (checked in started_in_the_background_private_and_stop_removes_the_socket) keep \
+             other users out before the uid check"
+        );
+        return;
+    }
+    let token = softhsm.token("agent-uid");
+    let reference = token.reference("key", "");
+    let agent = Agent::start(&token, &[]);
+    // Opened up on purpose, so that the uid check is what stands in the
+    // way.
+    for (path, mode) in [(agent.dir.path(), 0o755), (agent.socket.as_path(), 0o777)] {
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+    }
+    let out = std::os::unix::process::CommandExt::uid(
+        Command::new(plugin())
+            .env("SIGSTORE_KMS_HSM_AGENT", &agent.socket)
+            .args(["v1", &plugin_args(&reference, "publicKey", None)]),
+        65534,
+    )
+    .output()
+    .expect("the plugin runs as uid 65534");
+    let reply = error_reply(&out);
+    assert_contains(&reply, "serves only uid 0, not uid 65534");
+    assert_contains(&agent.log(), "refused");
+}
