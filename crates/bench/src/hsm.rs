@@ -189,11 +189,14 @@ pub fn section(bench: &Bench, rounds: usize, n: u32) -> Result<Option<Section>> 
         }
     }
 
-    // 1,000 signatures one after another, and by 8 signers at once.
+    // 1,000 signatures one after another, and by 8 signers at once. A
+    // batch that fails is reported as failed: with a fresh login per call,
+    // parallel signers can miss a SoftHSM2 token that another one is
+    // rewriting (see crates/hsm/README.md).
     let mut batches = Vec::new();
     for t in 0..TARGETS.len() {
         eprintln!("hsm batches: {}", TARGETS[t]);
-        let run = |signers: &str, calls: &str| -> Result<f64> {
+        let run = |signers: &str, calls: &str| -> Option<f64> {
             let args = [
                 "concurrent",
                 "--key",
@@ -203,9 +206,15 @@ pub fn section(bench: &Bench, rounds: usize, n: u32) -> Result<Option<Section>> 
                 "--calls",
                 calls,
             ];
-            Ok(bench.probe_env(&args, envs[t])?[0])
+            match bench.probe_env(&args, envs[t]) {
+                Ok(seconds) => seconds.first().copied(),
+                Err(err) => {
+                    eprintln!("{}, {signers} signers: {err}", TARGETS[t]);
+                    None
+                }
+            }
         };
-        batches.push((run("1", "1000")?, run("8", "125")?));
+        batches.push((run("1", "1000"), run("8", "125")));
     }
     let rss_after_batches = token.agent_rss();
     let served_after_batches = token.calls_served();
@@ -282,13 +291,26 @@ pub fn section(bench: &Bench, rounds: usize, n: u32) -> Result<Option<Section>> 
         "| | 1,000 sequential: s | calls/s | 8 parallel signers: s | calls/s |"
     )?;
     writeln!(text, "|---|---:|---:|---:|---:|")?;
+    let cells = |seconds: Option<f64>| match seconds {
+        Some(seconds) => format!("{seconds:.2} | {:.0}", 1000.0 / seconds),
+        None => "failed (see the note) | –".to_owned(),
+    };
     for (t, (sequential, parallel)) in batches.iter().enumerate() {
         writeln!(
             text,
-            "| {} | {sequential:.2} | {:.0} | {parallel:.2} | {:.0} |",
+            "| {} | {} | {} |",
             TARGETS[t],
-            1000.0 / sequential,
-            1000.0 / parallel
+            cells(*sequential),
+            cells(*parallel)
+        )?;
+    }
+    if batches.iter().any(|(a, b)| a.is_none() || b.is_none()) {
+        writeln!(
+            text,
+            "\nA failed batch stopped at its first failed call. Direct calls in parallel each \
+             log in, and SoftHSM2 rewrites its token file at every login: a process that reads \
+             the file at that moment finds no token, and after its retries (about a second) the \
+             call fails with `token not found`. Through the agent, the token is logged in once."
         )?;
     }
     writeln!(

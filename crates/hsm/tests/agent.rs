@@ -60,12 +60,25 @@ fn plugin_args(reference: &str, method: &str, deadline: Option<Duration>) -> Str
 /// `publicKey` call for `reference`, with the agent variable set to
 /// `socket` and a deadline `deadline` from now.
 fn public_key_call(reference: &str, socket: &Path, deadline: Option<Duration>) -> Output {
-    Command::new(plugin())
+    let mut child = Command::new(plugin())
         .args(["v1", &plugin_args(reference, "publicKey", deadline)])
         .env("SIGSTORE_KMS_HSM_AGENT", socket)
         .stdin(Stdio::null())
-        .output()
-        .expect("the plugin runs")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the plugin runs");
+    // A plugin that hangs fails the test instead of hanging it.
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the plugin still runs after 30 s");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }
 
 /// `time` as RFC 3339 in UTC, to the second.

@@ -34,6 +34,7 @@ use unsupported::{command, forward};
 pub const AGENT_VARIABLE: &str = "SIGSTORE_KMS_HSM_AGENT";
 
 /// `sigstore-kms-hsm agent --help`.
+#[cfg_attr(not(unix), allow(dead_code))]
 const USAGE: &str = "\
 Usage: sigstore-kms-hsm agent [OPTIONS]
        sigstore-kms-hsm agent --stop [--socket PATH]
@@ -59,6 +60,7 @@ Options:
 
 /// What `sigstore-kms-hsm agent` was asked to do.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(not(unix), allow(dead_code))]
 struct Options {
     token: Option<String>,
     module: Option<PathBuf>,
@@ -72,6 +74,7 @@ struct Options {
     help: bool,
 }
 
+#[cfg_attr(not(unix), allow(dead_code))]
 impl Options {
     fn parse(args: Vec<OsString>) -> Result<Options, String> {
         let mut options = Options::default();
@@ -107,7 +110,6 @@ impl Options {
 
     /// The options again as arguments, for the process started in the
     /// background.
-    #[cfg_attr(not(unix), allow(dead_code))]
     fn to_args(&self) -> Vec<OsString> {
         let mut args = Vec::new();
         let mut pair = |name: &str, value: Option<OsString>| {
