@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use sigstore_kms_client::HashFunc;
 
 use crate::args::Result;
-use crate::report::{create_key, Bench};
+use crate::report::{create_key, loadavg, Bench};
 use crate::stats::{median, median_ratio, range};
 
 /// The heading that starts the section; `hsm-report` replaces the section
@@ -169,6 +169,7 @@ pub fn section(bench: &Bench, rounds: usize, n: u32) -> Result<Option<Section>> 
     let envs: [&[(&str, &str)]; 3] = [&[], &[], &agent_env];
     let rss_start = token.agent_rss();
     let served_start = token.calls_served();
+    let load_before = loadavg();
 
     // [op][host][target] -> per round
     let ops = ["public-key", "sign-digest"];
@@ -234,6 +235,7 @@ pub fn section(bench: &Bench, rounds: usize, n: u32) -> Result<Option<Section>> 
     let long_per_call = bench.probe_env(&long, &agent_env)?[0];
     let rss_end = token.agent_rss();
     let served_end = token.calls_served();
+    let load_after = loadavg();
 
     let mut text = String::new();
     writeln!(text, "{HEADING}\n")?;
@@ -245,7 +247,8 @@ pub fn section(bench: &Bench, rounds: usize, n: u32) -> Result<Option<Section>> 
          the plugin at `sigstore-kms-hsm agent`, which keeps the module loaded and the token \
          logged in; the plugin process forwards the call over the agent's socket. Same hosts as \
          section 1, {n} calls per figure after one untimed call, {rounds} interleaved rounds; µs \
-         per call (× localkms with the same host, median of per-round ratios).\n"
+         per call (× localkms with the same host, median of per-round ratios; min–max). Load \
+         average (1, 5, 15 min) before: {load_before}; after: {load_after}.\n"
     )?;
     let mut targets = String::new();
     for (o, op) in ops.iter().enumerate() {
@@ -317,7 +320,7 @@ pub fn section(bench: &Bench, rounds: usize, n: u32) -> Result<Option<Section>> 
         text,
         "\nThe agent's memory (`/proc/PID/status`), as the calls it has answered grow; the last \
          {} calls (sign-digest, Rust host, one after another) took {long_per_call:.0} µs each:\n",
-        served_end - served_after_batches
+        thousands(served_end - served_after_batches)
     )?;
     writeln!(text, "| calls answered | VmRSS, KiB | VmHWM (peak), KiB |")?;
     writeln!(text, "|---:|---:|---:|")?;
@@ -326,18 +329,30 @@ pub fn section(bench: &Bench, rounds: usize, n: u32) -> Result<Option<Section>> 
         (served_after_batches, rss_after_batches),
         (served_end, rss_end),
     ] {
-        writeln!(text, "| {served} | {rss:.0} | {peak:.0} |")?;
+        writeln!(text, "| {} | {rss:.0} | {peak:.0} |", thousands(served))?;
     }
-    writeln!(text)?;
     let growth = rss_end.0 - rss_after_batches.0;
     writeln!(
         targets,
         "| the agent's RSS does not grow over {} calls | {growth:+.0} KiB (now {:.1} MiB) | {} |",
-        served_end - served_after_batches,
+        thousands(served_end - served_after_batches),
         rss_end.0 / 1024.0,
         if growth <= 256.0 { "met" } else { "**missed**" }
     )?;
     Ok(Some(Section { text, targets }))
+}
+
+/// `12345` as `12,345`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 /// `hsm-report`: runs only this section and puts it into `out` in place

@@ -304,7 +304,7 @@ fn first_line(program: &str, args: &[&str]) -> String {
         .unwrap_or_else(|| "not available".to_owned())
 }
 
-fn loadavg() -> String {
+pub fn loadavg() -> String {
     fs::read_to_string("/proc/loadavg")
         .map(|text| {
             text.split_whitespace()
