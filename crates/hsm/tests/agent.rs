@@ -351,6 +351,38 @@ fn the_agent_serves_only_its_module_and_token() {
         .output()
         .unwrap();
     assert_contains(&error_reply(&out), "copy-of-libsofthsm2.so");
+
+    // So does the caller's allow-list of modules.
+    let out = Command::new(plugin())
+        .env("SIGSTORE_KMS_HSM_AGENT", &agent.socket)
+        .env("SIGSTORE_KMS_HSM_MODULE_ALLOWLIST", &copy)
+        .args([
+            "v1",
+            &plugin_args("token=agent-served;object=key", "publicKey", None),
+        ])
+        .output()
+        .unwrap();
+    assert_contains(
+        &error_reply(&out),
+        "is not in SIGSTORE_KMS_HSM_MODULE_ALLOWLIST",
+    );
+    let allowed = Command::new(plugin())
+        .env("SIGSTORE_KMS_HSM_AGENT", &agent.socket)
+        .env(
+            "SIGSTORE_KMS_HSM_MODULE_ALLOWLIST",
+            std::fs::canonicalize(&token.module).unwrap(),
+        )
+        .args([
+            "v1",
+            &plugin_args("token=agent-served;object=key", "publicKey", None),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        allowed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&allowed.stdout)
+    );
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! finalized and loaded again once, and the call is tried again.
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, PoisonError, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
@@ -150,6 +151,25 @@ impl Backend {
             Err(ServeError::OtherModule {
                 served: self.module.display().to_string(),
                 asked: asked.display().to_string(),
+            })
+        }
+    }
+
+    /// Checks that the agent's module is on `allowlist` (paths separated
+    /// as in `PATH`), as the caller's `SIGSTORE_KMS_HSM_MODULE_ALLOWLIST`
+    /// requires of a module it loads itself.
+    pub fn check_allowlist(&self, allowlist: &OsStr) -> Result<(), HsmError> {
+        let canonical = self
+            .module
+            .canonicalize()
+            .unwrap_or_else(|_| self.module.clone());
+        if std::env::split_paths(allowlist).any(|entry| entry == canonical) {
+            Ok(())
+        } else {
+            Err(HsmError::ModuleNotAllowed {
+                path: self.module.clone(),
+                origin: "the sigstore-kms-hsm agent (SIGSTORE_KMS_HSM_AGENT)",
+                canonical,
             })
         }
     }

@@ -16,7 +16,7 @@ use sigstore_kms_protocol::{MethodArgs, OffsetDateTime};
 
 use super::wire::{self, Kind, Request, CHUNK_SIZE};
 use super::{AgentError, AGENT_VARIABLE};
-use crate::settings::MODULE_VARIABLE;
+use crate::settings::{MODULE_ALLOWLIST_VARIABLE, MODULE_VARIABLE};
 
 /// Why a call did not get the agent's answer.
 #[derive(Debug, thiserror::Error)]
@@ -107,9 +107,9 @@ fn call(socket: &Path, argv: Vec<OsString>) -> Result<(bool, Vec<u8>), Answered>
         .take(2)
         .map(|arg| arg.to_string_lossy().into_owned())
         .collect();
-    let module = std::env::var(MODULE_VARIABLE)
-        .ok()
-        .filter(|module| !module.is_empty());
+    let setting = |name| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let module = setting(MODULE_VARIABLE);
+    let allowlist = setting(MODULE_ALLOWLIST_VARIABLE);
     let stream = UnixStream::connect(socket).map_err(|err| ForwardError::Connect {
         socket: socket.to_owned(),
         reason: match err.kind() {
@@ -145,7 +145,12 @@ fn call(socket: &Path, argv: Vec<OsString>) -> Result<(bool, Vec<u8>), Answered>
             source,
         },
     };
-    let request = serde_json::to_vec(&Request::Call { argv, module }).map_err(io::Error::from)?;
+    let request = serde_json::to_vec(&Request::Call {
+        argv,
+        module,
+        allowlist,
+    })
+    .map_err(io::Error::from)?;
     wire::write_frame(&mut &stream, Kind::Request, &request).map_err(failed)?;
     // When sending fails, the agent may have answered early (a bad key
     // reference, say) and closed: its reply is still there to read.

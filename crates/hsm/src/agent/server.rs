@@ -1,7 +1,7 @@
 //! `sigstore-kms-hsm agent`: loads the module, logs in once, and serves
 //! plugin calls forwarded over a Unix socket until it is stopped.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, BufReader, Read as _};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -11,7 +11,9 @@ use std::process::{self, Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use sigstore_kms_handler::{check_call, dispatch, error_message, parse_args, write_response};
+use sigstore_kms_handler::{
+    check_call, dispatch, error_message, parse_args, write_response, Error,
+};
 use sigstore_kms_protocol::PluginResp;
 
 use super::backend::Backend;
@@ -302,10 +304,14 @@ impl Agent {
                 );
                 process::exit(0)
             }
-            Ok(Request::Call { argv, module }) => {
+            Ok(Request::Call {
+                argv,
+                module,
+                allowlist,
+            }) => {
                 let started = Instant::now();
                 let mut message = MessageReader::new(&mut input);
-                let (resp, what) = self.call(argv, module, &mut message);
+                let (resp, what) = self.call(argv, module, allowlist, &mut message);
                 // The caller reads the reply after it has sent the whole
                 // message.
                 let drained = message.drain();
@@ -334,6 +340,7 @@ impl Agent {
         &self,
         argv: Vec<String>,
         module: Option<String>,
+        allowlist: Option<String>,
         message: &mut dyn io::Read,
     ) -> (PluginResp, String) {
         let args = match parse_args(std::iter::once("sigstore-kms-hsm".to_owned()).chain(argv)) {
@@ -357,15 +364,26 @@ impl Agent {
             ),
             Err(_) => format!("{} (invalid key reference)", args.method.method_name()),
         };
-        let asks_other_module = match (&uri, module) {
-            (Ok(uri), Some(module)) if uri.module_path.is_none() => {
-                self.backend.check_module(Path::new(&module)).err()
-            }
+        // What the caller's own settings would refuse, the agent refuses.
+        let refusal: Option<Error> = match (&uri, module) {
+            (Ok(uri), Some(module)) if uri.module_path.is_none() => self
+                .backend
+                .check_module(Path::new(&module))
+                .err()
+                .map(Into::into),
             _ => None,
-        };
-        if let Some(err) = asks_other_module {
+        }
+        .or_else(|| {
+            allowlist.and_then(|allowlist| {
+                self.backend
+                    .check_allowlist(OsStr::new(&allowlist))
+                    .err()
+                    .map(Into::into)
+            })
+        });
+        if let Some(err) = refusal {
             if check_call(&args).is_ok() {
-                return (PluginResp::Error(error_message(&err)), what);
+                return (PluginResp::Error(error_message(&*err)), what);
             }
         }
         let resp = match Hsm::with_sessions(&args.init_options, &self.backend) {

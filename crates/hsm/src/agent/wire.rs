@@ -54,6 +54,10 @@ pub enum Request {
         /// The caller's `SIGSTORE_KMS_HSM_MODULE`, so that the agent can
         /// refuse a call meant for another module.
         module: Option<String>,
+        /// The caller's `SIGSTORE_KMS_HSM_MODULE_ALLOWLIST`, which the
+        /// agent's module must be on, as a module the caller loads itself.
+        #[serde(default)]
+        allowlist: Option<String>,
     },
     /// `sigstore-kms-hsm agent --stop`.
     Stop,
