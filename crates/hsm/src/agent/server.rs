@@ -438,3 +438,20 @@ fn shell_quote(path: &Path) -> String {
         format!("'{}'", text.replace('\'', r"'\''"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_socket_path_is_one_shell_word() {
+        assert_eq!(
+            shell_quote(Path::new("/run/user/1000/sigstore-kms-hsm-Ab1/agent.sock")),
+            "/run/user/1000/sigstore-kms-hsm-Ab1/agent.sock"
+        );
+        assert_eq!(
+            shell_quote(Path::new("/tmp/it's here;rm -rf ~")),
+            r"'/tmp/it'\''s here;rm -rf ~'"
+        );
+    }
+}
