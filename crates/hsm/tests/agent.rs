@@ -486,20 +486,152 @@ fn other_users_are_refused() {
     let token = softhsm.token("agent-uid");
     let reference = token.reference("key", "");
     let agent = Agent::start(&token, &[]);
+    agent
+        .client(&reference)
+        .create_key("ecdsa-p256-sha256", &options())
+        .unwrap();
     // Opened up on purpose, so that the uid check is what stands in the
     // way.
     for (path, mode) in [(agent.dir.path(), 0o755), (agent.socket.as_path(), 0o777)] {
         std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
     }
-    let out = std::os::unix::process::CommandExt::uid(
-        Command::new(plugin())
-            .env("SIGSTORE_KMS_HSM_AGENT", &agent.socket)
-            .args(["v1", &plugin_args(&reference, "publicKey", None)]),
+    // The plugin itself would refuse this agent (it runs as another uid),
+    // so a raw client asks it to stop, as uid 65534.
+    let script = format!(
+        "import socket,struct,sys\nc=socket.socket(socket.AF_UNIX)\nc.connect({:?})\n\
+         p=b'{{\"request\":\"stop\"}}'\nc.sendall(bytes([1])+struct.pack('>I',len(p))+p)\n\
+         h=c.recv(5,socket.MSG_WAITALL)\nsys.stdout.write(c.recv(4096,socket.MSG_WAITALL)[1:].decode())\n",
+        agent.socket.to_str().unwrap()
+    );
+    let Ok(out) = std::os::unix::process::CommandExt::uid(
+        Command::new("python3").args(["-c", &script]),
         65534,
     )
-    .output()
-    .expect("the plugin runs as uid 65534");
-    let reply = error_reply(&out);
-    assert_contains(&reply, "serves only uid 0, not uid 65534");
+    .output() else {
+        eprintln!("SKIPPED: python3 is not installed");
+        return;
+    };
+    let refusal = String::from_utf8_lossy(&out.stdout);
+    assert_contains(&refusal, "serves only uid 0, not uid 65534");
+    // Still serving.
+    agent.client(&reference).public_key(&options()).unwrap();
+    assert!(agent.socket.exists(), "another user stopped the agent");
     assert_contains(&agent.log(), "refused");
+}
+
+/// Reads one frame of the agent protocol: kind, then payload.
+fn read_frame(stream: &mut impl Read) -> Option<(u8, Vec<u8>)> {
+    let mut header = [0u8; 5];
+    stream.read_exact(&mut header).ok()?;
+    let length = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+    let mut payload = vec![0; length];
+    stream.read_exact(&mut payload).ok()?;
+    Some((header[0], payload))
+}
+
+#[test]
+fn the_plugin_sends_no_pin_and_writes_the_agents_reply_as_it_came() {
+    use std::io::Write as _;
+    use std::os::unix::net::UnixListener;
+
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("agent.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let reply = br#"{"signMessage":{"signature":"c2lnbmF0dXJl"}}"#;
+    // This test plays the agent: it records what the plugin sends.
+    let agent = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut kinds = Vec::new();
+        let mut received = Vec::new();
+        while let Some((kind, payload)) = read_frame(&mut stream) {
+            kinds.push(kind);
+            received.extend_from_slice(&payload);
+            if kind == 3 {
+                break;
+            }
+        }
+        let mut frame = vec![4u8];
+        frame.extend_from_slice(&(reply.len() as u32 + 1).to_be_bytes());
+        frame.push(0);
+        frame.extend_from_slice(reply);
+        stream.write_all(&frame).unwrap();
+        (kinds, received)
+    });
+    let pin_file = dir.path().join("pin");
+    std::fs::write(&pin_file, "13572468\n").unwrap();
+    let args = format!(
+        "{{\"initOptions\":{{\"protocolVersion\":\"v1\",\"keyResourceID\":\"token=t;object=k?pin-source=file:{}\",\
+         \"hashFunc\":5}},\"methodName\":\"signMessage\",\"signMessage\":{{\"signOptions\":{{\"messageOptions\":{{}}}}}}}}",
+        pin_file.display()
+    );
+    let mut child = Command::new(plugin())
+        .args(["v1", &args])
+        .env("SIGSTORE_KMS_HSM_AGENT", &socket)
+        .env("SIGSTORE_KMS_HSM_PIN", "24681357")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"the message to sign")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (kinds, received) = agent.join().unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout, reply, "the reply was not passed on as it came");
+    assert_eq!(kinds, [1, 2, 3], "request, the message, its end");
+    let received = String::from_utf8_lossy(&received);
+    assert_contains(&received, "the message to sign");
+    assert!(
+        !received.contains("24681357") && !received.contains("13572468"),
+        "a PIN went over the socket: {received}"
+    );
+}
+
+#[test]
+fn a_socket_of_another_user_gets_no_call() {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: only root can start a listener under another uid");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let socket = dir.path().join("agent.sock");
+    // A listener of uid 65534 that would answer anything.
+    let script = format!(
+        "import socket,time\ns=socket.socket(socket.AF_UNIX)\ns.bind({:?})\ns.listen(4)\n\
+         print('ready',flush=True)\nc,_=s.accept()\ntime.sleep(5)\n",
+        socket.to_str().unwrap()
+    );
+    let Ok(mut listener) = std::os::unix::process::CommandExt::uid(
+        Command::new("python3")
+            .args(["-c", &script])
+            .stdout(Stdio::piped()),
+        65534,
+    )
+    .spawn() else {
+        eprintln!("SKIPPED: python3 is not installed");
+        return;
+    };
+    let mut ready = [0u8; 6];
+    listener
+        .stdout
+        .take()
+        .unwrap()
+        .read_exact(&mut ready)
+        .unwrap();
+    let out = public_key_call("hsm://token=t;object=k", &socket, None);
+    let _ = listener.kill();
+    let _ = listener.wait();
+    let reply = error_reply(&out);
+    assert_contains(&reply, "runs as uid 65534, not as you");
+    assert_contains(&reply, "SIGSTORE_KMS_HSM_AGENT");
 }

@@ -15,7 +15,7 @@ use sigstore_kms_handler::{check_call, error_message, parse_args, write_error_re
 use sigstore_kms_protocol::{MethodArgs, OffsetDateTime};
 
 use super::wire::{self, Kind, Request, CHUNK_SIZE};
-use super::{AgentError, AGENT_VARIABLE};
+use super::{unix, AgentError, AGENT_VARIABLE};
 use crate::settings::{MODULE_ALLOWLIST_VARIABLE, MODULE_VARIABLE};
 
 /// Why a call did not get the agent's answer.
@@ -55,6 +55,19 @@ pub enum ForwardError {
         /// What failed.
         #[source]
         source: io::Error,
+    },
+    /// Another user's process listens on the socket.
+    #[error(
+        "the process listening on {socket} ({AGENT_VARIABLE}) runs as uid {uid}, not as you \
+         (uid {own}): it is not your sigstore-kms-hsm agent, and the call was not sent"
+    )]
+    Foreign {
+        /// The socket.
+        socket: PathBuf,
+        /// The listener's uid.
+        uid: u32,
+        /// This process's uid.
+        own: u32,
     },
     /// stdin could not be read.
     #[error("reading the message from stdin failed: {0}")]
@@ -121,6 +134,27 @@ fn call(socket: &Path, argv: Vec<OsString>) -> Result<(bool, Vec<u8>), Answered>
             _ => error_message(&err),
         },
     })?;
+    // The answers decide what gets signed and which public key a caller
+    // trusts: they must come from this user's agent.
+    let own = unix::own_uid();
+    match unix::peer(&stream) {
+        Ok(peer) if peer.uid == own => {}
+        Ok(peer) => {
+            return Err(ForwardError::Foreign {
+                socket: socket.to_owned(),
+                uid: peer.uid,
+                own,
+            }
+            .into())
+        }
+        Err(source) => {
+            return Err(ForwardError::Io {
+                socket: socket.to_owned(),
+                source,
+            }
+            .into())
+        }
+    }
     if let Some(deadline) = options.deadline {
         let left = (deadline - OffsetDateTime::now_utc())
             .try_into()
