@@ -6,6 +6,7 @@
 
 mod support;
 
+use std::ffi::OsStr;
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
@@ -60,15 +61,22 @@ fn plugin_args(reference: &str, method: &str, deadline: Option<Duration>) -> Str
 /// `publicKey` call for `reference`, with the agent variable set to
 /// `socket` and a deadline `deadline` from now.
 fn public_key_call(reference: &str, socket: &Path, deadline: Option<Duration>) -> Output {
+    plugin_call(socket, &[], &plugin_args(reference, "publicKey", deadline))
+}
+
+/// Runs the plugin with `args` (the `PluginArgs` JSON), the agent variable
+/// set to `socket`, and `env` added; a plugin that hangs fails the test
+/// instead of hanging it.
+fn plugin_call(socket: &Path, env: &[(&str, &OsStr)], args: &str) -> Output {
     let mut child = Command::new(plugin())
-        .args(["v1", &plugin_args(reference, "publicKey", deadline)])
+        .args(["v1", args])
         .env("SIGSTORE_KMS_HSM_AGENT", socket)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("the plugin runs");
-    // A plugin that hangs fails the test instead of hanging it.
     let started = Instant::now();
     while child.try_wait().unwrap().is_none() {
         if started.elapsed() > Duration::from_secs(30) {
@@ -79,6 +87,14 @@ fn public_key_call(reference: &str, socket: &Path, deadline: Option<Duration>) -
         thread::sleep(Duration::from_millis(20));
     }
     child.wait_with_output().unwrap()
+}
+
+/// Fails when `log` shows the PIN.
+fn assert_no_pin(log: &str) {
+    assert!(
+        !log.contains(support::USER_PIN),
+        "the log shows the PIN: {log}"
+    );
 }
 
 /// `time` as RFC 3339 in UTC, to the second.
@@ -292,10 +308,7 @@ fn started_in_the_background_private_and_stop_removes_the_socket() {
     let log = std::fs::read_to_string(&log).unwrap();
     assert_contains(&log, "createKey token=agent-background object=\"key\": ok");
     assert_contains(&log, "stopped");
-    assert!(
-        !log.contains(support::USER_PIN),
-        "the log shows the PIN: {log}"
-    );
+    assert_no_pin(&log);
 }
 
 #[test]
@@ -341,43 +354,30 @@ fn the_agent_serves_only_its_module_and_token() {
     assert_contains(&message, "copy-of-libsofthsm2.so");
 
     // The module the caller's environment names counts too.
-    let out = Command::new(plugin())
-        .env("SIGSTORE_KMS_HSM_AGENT", &agent.socket)
-        .env("SIGSTORE_KMS_HSM_MODULE", &copy)
-        .args([
-            "v1",
-            &plugin_args("token=agent-served;object=key", "publicKey", None),
-        ])
-        .output()
-        .unwrap();
+    let public_key = plugin_args("token=agent-served;object=key", "publicKey", None);
+    let out = plugin_call(
+        &agent.socket,
+        &[("SIGSTORE_KMS_HSM_MODULE", copy.as_os_str())],
+        &public_key,
+    );
     assert_contains(&error_reply(&out), "copy-of-libsofthsm2.so");
 
     // So does the caller's allow-list of modules.
-    let out = Command::new(plugin())
-        .env("SIGSTORE_KMS_HSM_AGENT", &agent.socket)
-        .env("SIGSTORE_KMS_HSM_MODULE_ALLOWLIST", &copy)
-        .args([
-            "v1",
-            &plugin_args("token=agent-served;object=key", "publicKey", None),
-        ])
-        .output()
-        .unwrap();
+    let out = plugin_call(
+        &agent.socket,
+        &[("SIGSTORE_KMS_HSM_MODULE_ALLOWLIST", copy.as_os_str())],
+        &public_key,
+    );
     assert_contains(
         &error_reply(&out),
         "is not in SIGSTORE_KMS_HSM_MODULE_ALLOWLIST",
     );
-    let allowed = Command::new(plugin())
-        .env("SIGSTORE_KMS_HSM_AGENT", &agent.socket)
-        .env(
-            "SIGSTORE_KMS_HSM_MODULE_ALLOWLIST",
-            std::fs::canonicalize(&token.module).unwrap(),
-        )
-        .args([
-            "v1",
-            &plugin_args("token=agent-served;object=key", "publicKey", None),
-        ])
-        .output()
-        .unwrap();
+    let canonical = std::fs::canonicalize(&token.module).unwrap();
+    let allowed = plugin_call(
+        &agent.socket,
+        &[("SIGSTORE_KMS_HSM_MODULE_ALLOWLIST", canonical.as_os_str())],
+        &public_key,
+    );
     assert!(
         allowed.status.success(),
         "{}",
@@ -421,10 +421,7 @@ fn concurrent_callers_are_all_served_and_logged() {
         .count();
     assert_eq!(signed, 80, "{log}");
     assert!(log.lines().any(|line| line.contains(": pid ")), "{log}");
-    assert!(
-        !log.contains(support::USER_PIN),
-        "the log shows the PIN: {log}"
-    );
+    assert_no_pin(&log);
 }
 
 #[test]
