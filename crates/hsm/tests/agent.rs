@@ -16,11 +16,29 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use sigstore_kms_client::{CallOptions, Error, HashFunc};
+use sigstore_kms_client::{CallOptions, Error, HashFunc, PublicKey};
 use support::agent::{plugin, Agent};
 
 fn options() -> CallOptions {
     CallOptions::new().timeout(Duration::from_secs(60))
+}
+
+/// A token `label`, an agent for it started with `extra` arguments, and a
+/// P-256 key `key` created through the agent. `None` without SoftHSM2.
+/// Dropped in reverse order, the agent stops before the test's turn on
+/// the token directory ends.
+fn agent_with_key(
+    label: &str,
+    extra: &[&str],
+) -> Option<(support::Token, String, Agent, PublicKey)> {
+    let token = support::softhsm()?.token(label);
+    let reference = token.reference("key", "");
+    let agent = Agent::start(&token, extra);
+    let public = agent
+        .client(&reference)
+        .create_key("ecdsa-p256-sha256", &options())
+        .expect("the key is created through the agent");
+    Some((token, reference, agent, public))
 }
 
 /// The plugin's own error message, or a panic naming what happened instead.
@@ -170,14 +188,10 @@ impl Read for EndlessMessage {
 
 #[test]
 fn an_agent_killed_during_a_call_fails_the_call() {
-    let Some(softhsm) = support::softhsm() else {
+    let Some((_token, reference, mut agent, _)) = agent_with_key("agent-killed", &[]) else {
         return;
     };
-    let token = softhsm.token("agent-killed");
-    let reference = token.reference("key", "");
-    let mut agent = Agent::start(&token, &[]);
     let client = agent.client(&reference);
-    client.create_key("ecdsa-p256-sha256", &options()).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let result = thread::scope(|scope| {
@@ -202,16 +216,9 @@ fn an_agent_killed_during_a_call_fails_the_call() {
 
 #[test]
 fn an_agent_that_does_not_answer_fails_the_call_at_its_deadline() {
-    let Some(softhsm) = support::softhsm() else {
+    let Some((_token, reference, agent, _)) = agent_with_key("agent-stopped", &[]) else {
         return;
     };
-    let token = softhsm.token("agent-stopped");
-    let reference = token.reference("key", "");
-    let agent = Agent::start(&token, &[]);
-    agent
-        .client(&reference)
-        .create_key("ecdsa-p256-sha256", &options())
-        .unwrap();
     agent.signal("STOP");
     let started = Instant::now();
     let out = public_key_call(&reference, &agent.socket, Some(Duration::from_secs(1)));
@@ -387,16 +394,9 @@ fn the_agent_serves_only_its_module_and_token() {
 
 #[test]
 fn concurrent_callers_are_all_served_and_logged() {
-    let Some(softhsm) = support::softhsm() else {
+    let Some((_token, reference, agent, public)) = agent_with_key("agent-parallel", &[]) else {
         return;
     };
-    let token = softhsm.token("agent-parallel");
-    let reference = token.reference("key", "");
-    let agent = Agent::start(&token, &[]);
-    let public = agent
-        .client(&reference)
-        .create_key("ecdsa-p256-sha256", &options())
-        .unwrap();
     thread::scope(|scope| {
         for signer in 0..8 {
             let (agent, reference, public) = (&agent, &reference, &public);
@@ -426,14 +426,12 @@ fn concurrent_callers_are_all_served_and_logged() {
 
 #[test]
 fn a_lost_token_reinitialises_the_module_once_then_reports() {
-    let Some(softhsm) = support::softhsm() else {
+    let Some((token, reference, agent, public)) =
+        agent_with_key("agent-lost", &["--token", "agent-lost"])
+    else {
         return;
     };
-    let token = softhsm.token("agent-lost");
-    let reference = token.reference("key", "");
-    let agent = Agent::start(&token, &["--token", "agent-lost"]);
     let client = agent.client(&reference);
-    let public = client.create_key("ecdsa-p256-sha256", &options()).unwrap();
 
     // The token goes away, as a removed smart card or an HSM that lost
     // its state does.
@@ -468,9 +466,6 @@ fn a_lost_token_reinitialises_the_module_once_then_reports() {
 
 #[test]
 fn other_users_are_refused() {
-    let Some(softhsm) = support::softhsm() else {
-        return;
-    };
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!(
@@ -480,13 +475,9 @@ fn other_users_are_refused() {
         );
         return;
     }
-    let token = softhsm.token("agent-uid");
-    let reference = token.reference("key", "");
-    let agent = Agent::start(&token, &[]);
-    agent
-        .client(&reference)
-        .create_key("ecdsa-p256-sha256", &options())
-        .unwrap();
+    let Some((_token, reference, agent, _)) = agent_with_key("agent-uid", &[]) else {
+        return;
+    };
     // Opened up on purpose, so that the uid check is what stands in the
     // way.
     for (path, mode) in [(agent.dir.path(), 0o755), (agent.socket.as_path(), 0o777)] {
