@@ -80,7 +80,9 @@ impl TokenSession<'_> {
                 Mechanism::EccKeyPairGen
             }
             Family::Rsa { bits } => {
-                public_template.push(Attribute::ModulusBits((bits as std::os::raw::c_ulong).into()));
+                public_template.push(Attribute::ModulusBits(
+                    (bits as std::os::raw::c_ulong).into(),
+                ));
                 public_template.push(Attribute::PublicExponent(RSA_EXPONENT.to_vec()));
                 Mechanism::RsaPkcsKeyPairGen
             }
