@@ -94,3 +94,9 @@ fuzz: fuzz-corpus
 ## BENCHMARKS.md (minutes; not part of make test)
 bench:
 	bash bench/run.sh
+
+.PHONY: bench-hsm
+## bench-hsm: only the HSM section of make bench (sigstore-kms-hsm direct and
+## through its agent, over SoftHSM2), replaced in BENCHMARKS.md.
+bench-hsm:
+	bash bench/run.sh hsm
