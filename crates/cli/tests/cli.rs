@@ -575,22 +575,29 @@ fn verify_blob(ws: &Workspace, args: &[&str], blob: &str) -> Output {
     ws.run(&all)
 }
 
+/// `sign-blob --key KEY ARGS... blob.txt` in `ws`, which must succeed.
+fn sign_blob(ws: &Workspace, args: &[&str]) {
+    let key = ws.key_ref();
+    let mut all = vec!["sign-blob", "--key", &key];
+    all.extend(args);
+    all.push("blob.txt");
+    assert_success(&ws.run(&all));
+}
+
 #[test]
 fn sign_blob_hash_is_sha256_unless_chosen_and_verify_names_the_hash_that_works() {
     let ws = Workspace::new();
     ws.generate();
     let key = ws.key_ref();
-    let out = ws.run(&[
-        "sign-blob",
-        "--key",
-        &key,
-        "--signature-digest-algorithm",
-        "sha384",
-        "--output-signature",
-        "sha384.sig",
-        "blob.txt",
-    ]);
-    assert_success(&out);
+    sign_blob(
+        &ws,
+        &[
+            "--signature-digest-algorithm",
+            "sha384",
+            "--output-signature",
+            "sha384.sig",
+        ],
+    );
     if let Some(openssl) = openssl() {
         let der = STANDARD
             .decode(std::fs::read(ws.path("sha384.sig")).unwrap())
@@ -660,17 +667,10 @@ fn sign_blob_bundle_is_a_sigstore_bundle_that_verify_blob_checks() {
     let ws = Workspace::new();
     ws.generate();
     let key = ws.key_ref();
-    let out = ws.run(&[
-        "sign-blob",
-        "--key",
-        &key,
-        "--bundle",
-        "blob.bundle",
-        "--output-signature",
-        "blob.sig",
-        "blob.txt",
-    ]);
-    assert_success(&out);
+    sign_blob(
+        &ws,
+        &["--bundle", "blob.bundle", "--output-signature", "blob.sig"],
+    );
     let bundle: serde_json::Value =
         serde_json::from_slice(&std::fs::read(ws.path("blob.bundle")).unwrap()).unwrap();
     let pem = std::fs::read_to_string(ws.path("cosign.pub")).unwrap();
@@ -707,17 +707,15 @@ fn sign_blob_bundle_is_a_sigstore_bundle_that_verify_blob_checks() {
     }
 
     // A bundle made over SHA-512 records it, and verifies as recorded.
-    let out = ws.run(&[
-        "sign-blob",
-        "--key",
-        &key,
-        "--bundle",
-        "sha512.bundle",
-        "--signature-digest-algorithm",
-        "sha512",
-        "blob.txt",
-    ]);
-    assert_success(&out);
+    sign_blob(
+        &ws,
+        &[
+            "--bundle",
+            "sha512.bundle",
+            "--signature-digest-algorithm",
+            "sha512",
+        ],
+    );
     let sha512: serde_json::Value =
         serde_json::from_slice(&std::fs::read(ws.path("sha512.bundle")).unwrap()).unwrap();
     assert_eq!(
