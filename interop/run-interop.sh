@@ -20,6 +20,8 @@ export GOTOOLCHAIN=local
 export GOFLAGS="${GOFLAGS:-} -mod=readonly"
 
 step() { printf '\n==> %s\n' "$*"; }
+# shellcheck source=interop/softhsm.sh
+source "$interop_dir/softhsm.sh"
 die() { printf 'run-interop: %s\n' "$*" >&2; exit 1; }
 
 command -v go >/dev/null || die "go is not on PATH"
@@ -56,15 +58,6 @@ reference_conformance() {
     reference_conformance_with "$name://$key_dir/key.pem"
 }
 
-softhsm_module() {
-    local candidate
-    for candidate in /usr/lib/softhsm/libsofthsm2.so \
-        /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so \
-        /usr/local/lib/softhsm/libsofthsm2.so; do
-        [[ -f "$candidate" ]] && { printf '%s\n' "$candidate"; return 0; }
-    done
-    return 1
-}
 
 # ---------------------------------------------------------------------------
 # Go host, our plugins
@@ -73,15 +66,11 @@ reference_conformance localkms
 
 # sigstore-kms-hsm over a SoftHSM2 token, one key per algorithm: the
 # algorithm in the reference is the plugin's default, which the tests use.
-if module="$(softhsm_module)" && command -v softhsm2-util >/dev/null; then
+if softhsm_module >/dev/null && command -v softhsm2-util >/dev/null; then
     step "build sigstore-kms-hsm; a SoftHSM2 token in a temporary directory"
     (cd "$repo_root" && "$cargo" build --locked -p sigstore-kms-hsm)
-    mkdir -p "$work/hsm/tokens"
-    printf 'directories.tokendir = %s\nobjectstore.backend = file\n' "$work/hsm/tokens" >"$work/hsm/softhsm2.conf"
     (
-        export SOFTHSM2_CONF="$work/hsm/softhsm2.conf"
-        export SIGSTORE_KMS_HSM_MODULE="$module" SIGSTORE_KMS_HSM_PIN=123456
-        softhsm2-util --init-token --free --label interop --pin 123456 --so-pin 12345678 >/dev/null
+        softhsm_token "$work/hsm" interop
         for algorithm in ecdsa-p256-sha256 ecdsa-p384-sha384 rsa-pkcs1v15-3072-sha256; do
             reference_conformance_with "hsm://token=interop;object=$algorithm?algorithm=$algorithm"
         done
