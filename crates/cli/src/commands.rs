@@ -2,7 +2,7 @@
 
 use std::io::{Read as _, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -11,10 +11,11 @@ use sigstore_kms_client::{
 };
 use sigstore_kms_protocol::KEY_REFERENCE_SEPARATOR;
 
+use crate::blob::open_blob;
 use crate::bundle::Bundle;
 use crate::digest::{BlobDigests, SignatureDigest};
 use crate::error::CliError;
-use crate::files::{open_blob, read_signature, write_atomically};
+use crate::files::{read_signature, write_atomically};
 
 /// Loads the plugin the way cosign does: with SHA-256, the per-call hash
 /// following the key.
@@ -23,6 +24,19 @@ fn load(key_reference: &str, timeout: Duration) -> Result<Client, CliError> {
         .hash_func(HashFunc::SHA256)
         .default_timeout(timeout)
         .load(key_reference)?)
+}
+
+/// The options of a call streaming a blob, and the deadline they set: the
+/// blob's reader must know it too, so that the input cannot hold the call.
+fn streaming_call(
+    algorithm: SignatureDigest,
+    timeout: Duration,
+) -> (CallOptions, Option<SystemTime>) {
+    let options = CallOptions::new().hash_func(algorithm.hash_func());
+    match SystemTime::now().checked_add(timeout) {
+        Some(deadline) => (options.deadline(deadline), Some(deadline)),
+        None => (options, None),
+    }
 }
 
 fn write_stdout(bytes: &[u8]) -> Result<(), CliError> {
@@ -94,24 +108,30 @@ pub fn sign_blob(
 ) -> Result<(), CliError> {
     let client = load(key_reference, timeout)?;
     let message = open_blob(blob)?;
-    let options = CallOptions::new().hash_func(algorithm.hash_func());
     let signature = match outputs.bundle {
         // The bundle records the digest, so the digest computed here is
         // the one signed: the bundle cannot describe other bytes.
         Some(bundle_path) => {
             let public = client.public_key(&CallOptions::new())?;
-            let digest = algorithm.hash(message).map_err(|source| CliError::Input {
-                what: "blob",
-                path: blob.to_owned(),
-                source,
-            })?;
+            let digest =
+                algorithm
+                    .hash(message.into_reader())
+                    .map_err(|source| CliError::Input {
+                        what: "blob",
+                        path: blob.to_owned(),
+                        source,
+                    })?;
+            let options = CallOptions::new().hash_func(algorithm.hash_func());
             let signature = client.sign_digest(&digest, algorithm.hash_func(), &options)?;
             let bundle = Bundle::new(algorithm, digest, signature.clone(), public.to_der());
             write_atomically(bundle_path, &bundle.to_json(), true)?;
             eprintln!("Bundle written to {}", bundle_path.display());
             signature
         }
-        None => client.sign_message(message, &options)?,
+        None => {
+            let (options, deadline) = streaming_call(algorithm, timeout);
+            client.sign_message(message.into_message(deadline)?, &options)?
+        }
     };
     let signature = STANDARD.encode(signature);
     match outputs.signature {
@@ -143,7 +163,8 @@ pub fn verify_blob(
     match evidence {
         Evidence::Signature(signature) => {
             let signature = read_signature(signature)?;
-            verify_signature(&verifier, &signature, blob, algorithm.unwrap_or_default())?;
+            let algorithm = algorithm.unwrap_or_default();
+            verify_signature(&verifier, &signature, blob, algorithm, timeout)?;
         }
         Evidence::Bundle(path) => verify_bundle(&verifier, path, blob, algorithm)?,
     }
@@ -211,6 +232,7 @@ fn verify_signature(
     signature: &[u8],
     blob: &Path,
     algorithm: SignatureDigest,
+    timeout: Duration,
 ) -> Result<(), CliError> {
     let read_error = |source| CliError::Input {
         what: "blob",
@@ -221,8 +243,9 @@ fn verify_signature(
         Verifier::Plugin(client) => {
             // The blob is streamed to the plugin, as cosign does; only when
             // that fails is a file read again to name the hash that works.
-            let options = CallOptions::new().hash_func(algorithm.hash_func());
-            let failure = match client.verify_signature(signature, open_blob(blob)?, &options) {
+            let (options, deadline) = streaming_call(algorithm, timeout);
+            let message = open_blob(blob)?.into_message(deadline)?;
+            let failure = match client.verify_signature(signature, message, &options) {
                 Ok(()) => return Ok(()),
                 Err(failure) => failure,
             };
@@ -232,8 +255,8 @@ fn verify_signature(
                     source: failure,
                 });
             }
-            let digests =
-                BlobDigests::read(open_blob(blob)?, &SignatureDigest::ALL).map_err(read_error)?;
+            let digests = BlobDigests::read(open_blob(blob)?.into_reader(), &SignatureDigest::ALL)
+                .map_err(read_error)?;
             Err(
                 match other_digest_that_verifies(verifier, &digests, signature, algorithm) {
                     Some(works) => CliError::WrongDigest {
@@ -250,8 +273,8 @@ fn verify_signature(
         Verifier::Pem { .. } => {
             // One pass computes every digest: stdin cannot be read again to
             // try another hash when the chosen one fails.
-            let digests =
-                BlobDigests::read(open_blob(blob)?, &SignatureDigest::ALL).map_err(read_error)?;
+            let digests = BlobDigests::read(open_blob(blob)?.into_reader(), &SignatureDigest::ALL)
+                .map_err(read_error)?;
             check_with_hint(verifier, &digests, signature, algorithm)
         }
     }
@@ -271,13 +294,12 @@ fn verify_bundle(
     let signed = Bundle::from_json(&json)
         .and_then(|bundle| bundle.signed_digest())
         .map_err(bundle_error)?;
-    let digests = BlobDigests::read(open_blob(blob)?, &SignatureDigest::ALL).map_err(|source| {
-        CliError::Input {
+    let digests = BlobDigests::read(open_blob(blob)?.into_reader(), &SignatureDigest::ALL)
+        .map_err(|source| CliError::Input {
             what: "blob",
             path: blob.to_owned(),
             source,
-        }
-    })?;
+        })?;
     if digests.get(signed.algorithm) != signed.digest {
         return Err(CliError::VerificationFailed(format!(
             "the blob's {} digest is not the one {} records: it is not the blob that was signed",

@@ -2,12 +2,15 @@
 //! KMS plugin, with cosign's flag names and file formats.
 #![allow(clippy::print_stdout)]
 
+mod blob;
 mod bundle;
 mod commands;
 mod digest;
 mod duration;
 mod error;
 mod files;
+#[cfg(unix)]
+mod interrupt;
 mod plugins;
 
 use std::path::PathBuf;
@@ -15,6 +18,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use sigstore_kms_client::Escaped;
 
 use crate::digest::SignatureDigest;
 
@@ -172,6 +176,8 @@ Examples:
 }
 
 fn main() -> ExitCode {
+    #[cfg(unix)]
+    interrupt::pass_signals_to_plugins();
     let cli = Cli::parse();
     let timeout = cli.global.timeout;
     let result = match cli.command {
@@ -227,10 +233,22 @@ fn main() -> ExitCode {
         Command::Plugin(PluginCommand::List) => plugins::list(),
         Command::Plugin(PluginCommand::Check { key }) => plugins::check(&key, timeout),
     };
+    #[cfg(unix)]
+    match &result {
+        _ if interrupt::received() => interrupt::wait_for_the_end(),
+        // The user interrupted the plugin at the terminal: the command
+        // ends as it would have, had it shared the plugin's group.
+        Err(error::CliError::Client(sigstore_kms_client::Error::Interrupted {
+            signal, ..
+        })) => interrupt::die_of(*signal),
+        _ => {}
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("Error: {err}");
+            // Errors quote plugins (and file names): nothing in them may act
+            // on the terminal.
+            eprintln!("Error: {}", Escaped::multiline(&err));
             ExitCode::from(err.exit_code())
         }
     }
