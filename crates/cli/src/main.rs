@@ -12,6 +12,7 @@ mod files;
 #[cfg(unix)]
 mod interrupt;
 mod plugins;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -220,15 +221,15 @@ fn main() -> ExitCode {
             blob,
         } => {
             let evidence = match (&signature, &bundle) {
-                (Some(signature), _) => commands::Evidence::Signature(signature),
-                (None, Some(bundle)) => commands::Evidence::Bundle(bundle),
+                (Some(signature), _) => verify::Evidence::Signature(signature),
+                (None, Some(bundle)) => verify::Evidence::Bundle(bundle),
                 // clap requires one of the two; this only guards the match.
                 (None, None) => {
                     eprintln!("Error: verify-blob needs --signature SIG or --bundle FILE");
                     return ExitCode::from(error::EXIT_USAGE);
                 }
             };
-            commands::verify_blob(&key, evidence, &blob, signature_digest_algorithm, timeout)
+            verify::verify_blob(&key, evidence, &blob, signature_digest_algorithm, timeout)
         }
         Command::Plugin(PluginCommand::List) => plugins::list(),
         Command::Plugin(PluginCommand::Check { key }) => plugins::check(&key, timeout),
