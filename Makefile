@@ -58,8 +58,10 @@ test-windows:
 	bash .ci/windows.sh
 
 .PHONY: e2e-cosign
-## e2e-cosign: pinned cosign releases, installed into .tools/bin, generate a
-## key, sign and verify blobs offline through localkms
+## e2e-cosign: pinned cosign releases (and go-containerregistry's registry
+## and crane), installed into .tools/bin: keys, blobs (bare and bundles) and
+## images signed and verified offline through localkms and sigstore-kms-hsm
+## (SoftHSM2) with P-256, P-384 and RSA-3072 keys
 e2e-cosign:
 	bash interop/e2e-cosign.sh
 
