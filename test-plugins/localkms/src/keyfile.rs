@@ -141,13 +141,11 @@ pub fn load_or_create(path: &Path) -> Result<(KeyPair, Origin), KeyFileError> {
         Err(KeyFileError::NotFound(_)) => {}
         Err(err) => return Err(err),
     }
-    let key = SecretKey::try_generate().map_err(|err| {
-        keyfile::KeyFileError::Create {
-            path: path.to_owned(),
-            source: io::Error::other(format!(
-                "the system's random number generator failed: {err}"
-            )),
-        }
+    let key = SecretKey::try_generate().map_err(|err| keyfile::KeyFileError::Create {
+        path: path.to_owned(),
+        source: io::Error::other(format!(
+            "the system's random number generator failed: {err}"
+        )),
     })?;
     let pem = key
         .to_pkcs8_pem(LineEnding::LF)
