@@ -24,14 +24,25 @@ pub const ALGORITHM: &str = "ecdsa-p256-sha256";
 /// Error messages may name a label (`"PRIVATE KEY"`), never a boundary.
 pub const PRIVATE_KEY_MARKER: &str = "PRIVATE KEY-----";
 
-/// Writes a key file as its owner keeps it: readable by no one else, or
-/// the plugin refuses it.
+/// Writes a new key file as its owner keeps it: readable by no one else,
+/// or the plugin refuses it.
 pub fn write_private(path: &Path, contents: impl AsRef<[u8]>) {
-    std::fs::write(path, contents).unwrap();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
+        std::fs::write(path, contents).unwrap();
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    // Elsewhere as the SDK creates key files, whose own tests check the
+    // access control list it gives them: a file std creates is readable by
+    // Everyone under Wine, and takes its directory's entries on Windows.
+    #[cfg(not(unix))]
+    {
+        use sigstore_kms_handler::keyfile::{self, Created};
+        assert_eq!(
+            keyfile::create_new(path, contents.as_ref()).unwrap(),
+            Created::Written
+        );
     }
 }
 
