@@ -12,8 +12,8 @@ use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
 use p256::pkcs8::DecodePublicKey as _;
 use sigstore_kms_protocol::{
-    HashFunc, InitOptions, MessageOptions, MethodArgs, MethodName, MethodResp, PluginArgs,
-    PluginResp, RpcOptions, SignMessageArgs, VerifySignatureArgs,
+    CreateKeyArgs, HashFunc, InitOptions, MessageOptions, MethodArgs, MethodName, MethodResp,
+    PluginArgs, PluginResp, PublicKeyArgs, RpcOptions, SignMessageArgs, VerifySignatureArgs,
 };
 
 pub const PLUGIN: &str = env!("CARGO_BIN_EXE_sigstore-kms-localkms");
@@ -166,6 +166,59 @@ pub fn create_key(dir: &Path, key_ref: &str) -> String {
         MethodResp::CreateKey(created) => String::from_utf8(created.public_key_pem).unwrap(),
         other => panic!("{other:?}"),
     }
+}
+
+/// The message the key-method helpers sign and verify.
+pub const MESSAGE: &[u8] = b"robust message";
+
+pub fn create(dir: &Path, key_ref: &str) -> Call {
+    run(
+        dir,
+        key_ref,
+        MethodArgs::CreateKey(CreateKeyArgs::new(ALGORITHM, None)),
+        b"",
+    )
+}
+
+pub fn public(dir: &Path, key_ref: &str) -> Call {
+    run(
+        dir,
+        key_ref,
+        MethodArgs::PublicKey(PublicKeyArgs::new(RpcOptions::go_defaults())),
+        b"",
+    )
+}
+
+pub fn sign(dir: &Path, key_ref: &str) -> Call {
+    run(dir, key_ref, sign_args(None, None), MESSAGE)
+}
+
+pub fn public_pem_of(call: &Call, method: MethodName) -> String {
+    let pem = match call.success(method) {
+        MethodResp::CreateKey(key) => key.public_key_pem,
+        MethodResp::PublicKey(key) => key.public_key_pem,
+        other => panic!("{other:?}"),
+    };
+    String::from_utf8(pem).unwrap()
+}
+
+pub fn verify(dir: &Path, key_ref: &str) -> Call {
+    run(
+        dir,
+        key_ref,
+        verify_args(vec![0x30, 0x06, 2, 1, 1, 2, 1, 1], None, None),
+        MESSAGE,
+    )
+}
+
+/// The error of every method that uses the key, createKey included.
+pub fn errors_of_every_key_method(dir: &Path, key_ref: &str) -> Vec<String> {
+    vec![
+        create(dir, key_ref).error(MethodName::CreateKey),
+        public(dir, key_ref).error(MethodName::PublicKey),
+        sign(dir, key_ref).error(MethodName::SignMessage),
+        verify(dir, key_ref).error(MethodName::VerifySignature),
+    ]
 }
 
 pub fn sign_args(digest: Option<Vec<u8>>, hash: Option<HashFunc>) -> MethodArgs {
