@@ -325,7 +325,12 @@ impl Security {
         })
     }
 
+    /// The owner's SID; a file system that records no owner (FAT) has
+    /// none, which no user is.
     fn owner(&self) -> io::Result<String> {
+        if self.owner.is_null() {
+            return Ok("(none: the file system records no owner)".to_owned());
+        }
         sid_string(self.owner)
     }
 

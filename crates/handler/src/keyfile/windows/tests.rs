@@ -140,3 +140,16 @@ fn the_descriptor_a_new_key_file_gets_passes_and_holds_only_the_user() {
     let security = Security::from_sddl(&sddl).unwrap();
     assert_eq!(security.trustees_with_access().unwrap(), [USER]);
 }
+
+/// As GetSecurityInfo reports a file on FAT, which keeps neither.
+#[test]
+fn a_file_with_no_owner_and_no_dacl_is_refused() {
+    let mut security = Security::from_sddl("D:P").unwrap();
+    security.dacl = ptr::null();
+    assert!(security.owner.is_null());
+    let err = check(Path::new("key.pem"), &user(), &security).unwrap_err();
+    assert!(
+        matches!(&err, KeyFileError::ForeignOwnerAccount { owner, .. } if owner.starts_with("(none")),
+        "{err:?}"
+    );
+}
