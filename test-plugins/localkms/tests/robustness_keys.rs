@@ -21,9 +21,9 @@ use sigstore_kms_protocol::{
     PublicKeyArgs, RpcOptions,
 };
 use support::{
-    create, digest, errors_of_every_key_method, p256_verifies, public, public_pem_of, run_json,
-    secret_lines, sign, sign_args, signature_of, verify_args, Call, ALGORITHM, MESSAGE, PLUGIN,
-    PRIVATE_KEY_MARKER,
+    create, digest, errors_of_every_key_method, every_key_method_refuses, p256_verifies, public,
+    public_pem_of, run_json, secret_lines, sign, sign_args, signature_of, tree, verify_args, Call,
+    ALGORITHM, MESSAGE, PLUGIN, PRIVATE_KEY_MARKER,
 };
 
 /// A P-256 key from a fixed scalar: its PKCS#8 PEM and its public PEM.
@@ -41,22 +41,6 @@ fn write_mode(path: &Path, text: &str, mode: u32) {
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
-
-/// Every entry under `dir`, recursively, links not followed: what must stay
-/// the same when a call fails.
-fn tree(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let metadata = std::fs::symlink_metadata(&path).unwrap();
-        out.push(path.clone());
-        if metadata.is_dir() {
-            out.extend(tree(&path));
-        }
-    }
-    out.sort();
-    out
 }
 
 /// As OpenSSH refuses such private keys: a key others can read may be
@@ -216,18 +200,7 @@ fn a_directory_at_the_key_path_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("key.pem")).unwrap();
     symlink("key.pem", dir.path().join("dirlink.pem")).unwrap();
-    let before = tree(dir.path());
-    for key_ref in ["key.pem", "key.pem/", "dirlink.pem"] {
-        let expected = format!("cannot read key file {key_ref}: ");
-        for message in [
-            create(dir.path(), key_ref).error(MethodName::CreateKey),
-            public(dir.path(), key_ref).error(MethodName::PublicKey),
-            sign(dir.path(), key_ref).error(MethodName::SignMessage),
-        ] {
-            assert!(message.starts_with(&expected), "{key_ref}: {message}");
-        }
-    }
-    assert_eq!(tree(dir.path()), before, "nothing written in or beside it");
+    every_key_method_refuses(dir.path(), &["key.pem", "key.pem/", "dirlink.pem"], "");
 }
 
 #[test]

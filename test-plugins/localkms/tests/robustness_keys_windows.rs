@@ -8,27 +8,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use p256::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
 use sigstore_kms_protocol::{MethodName, PluginResp};
-use support::{create, errors_of_every_key_method, public, public_pem_of, sign};
-
-/// Every entry under `dir`, recursively: what must stay the same when a
-/// call fails.
-fn tree(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        out.push(path.clone());
-        if path.is_dir() {
-            out.extend(tree(&path));
-        }
-    }
-    out.sort();
-    out
-}
+use support::{
+    create, errors_of_every_key_method, every_key_method_refuses, public, public_pem_of, tree,
+};
 
 /// The commands between backticks in `message`, split into arguments as
 /// Windows does (double quotes group, and are dropped).
@@ -117,18 +103,7 @@ fn under_wine() -> bool {
 fn a_directory_at_the_key_path_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("key.pem")).unwrap();
-    let before = tree(dir.path());
-    for key_ref in ["key.pem", r"key.pem\"] {
-        let expected = format!("cannot read key file {key_ref}: it is a directory");
-        for message in [
-            create(dir.path(), key_ref).error(MethodName::CreateKey),
-            public(dir.path(), key_ref).error(MethodName::PublicKey),
-            sign(dir.path(), key_ref).error(MethodName::SignMessage),
-        ] {
-            assert!(message.starts_with(&expected), "{key_ref}: {message}");
-        }
-    }
-    assert_eq!(tree(dir.path()), before, "nothing written in or beside it");
+    every_key_method_refuses(dir.path(), &["key.pem", r"key.pem\"], "it is a directory");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use base64::engine::general_purpose::STANDARD;
@@ -166,6 +166,36 @@ pub fn create_key(dir: &Path, key_ref: &str) -> String {
         MethodResp::CreateKey(created) => String::from_utf8(created.public_key_pem).unwrap(),
         other => panic!("{other:?}"),
     }
+}
+
+/// Every entry under `dir`, recursively, links not followed: what must stay
+/// the same when a call fails.
+pub fn tree(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let metadata = std::fs::symlink_metadata(&path).unwrap();
+        out.push(path.clone());
+        if metadata.is_dir() {
+            out.extend(tree(&path));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every method that uses the key refuses each of `key_refs` with
+/// `cannot read key file KEY_REF: DETAIL...`, and nothing under `dir`
+/// changes.
+pub fn every_key_method_refuses(dir: &Path, key_refs: &[&str], detail: &str) {
+    let before = tree(dir);
+    for key_ref in key_refs {
+        let expected = format!("cannot read key file {key_ref}: {detail}");
+        for message in errors_of_every_key_method(dir, key_ref) {
+            assert!(message.starts_with(&expected), "{key_ref}: {message}");
+        }
+    }
+    assert_eq!(tree(dir), before, "nothing written in or beside it");
 }
 
 /// The message the key-method helpers sign and verify.
