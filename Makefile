@@ -49,6 +49,14 @@ interop-when-go:
 interop:
 	bash interop/run-interop.sh
 
+.PHONY: test-windows
+## test-windows: cross-build for Windows (mingw) and run the test suites and
+## the conformance suite under Wine; cargo check for the Windows MSVC and
+## both Apple targets with -D warnings (installs what it lacks; caches the
+## Wine prefix and its target dir in ~/.cache/sigstore-kms-rs)
+test-windows:
+	bash .ci/windows.sh
+
 .PHONY: e2e-cosign
 ## e2e-cosign: pinned cosign releases, installed into .tools/bin, generate a
 ## key, sign and verify blobs offline through localkms
@@ -86,3 +94,9 @@ fuzz: fuzz-corpus
 ## BENCHMARKS.md (minutes; not part of make test)
 bench:
 	bash bench/run.sh
+
+.PHONY: bench-hsm
+## bench-hsm: only the HSM section of make bench (sigstore-kms-hsm direct and
+## through its agent, over SoftHSM2), replaced in BENCHMARKS.md.
+bench-hsm:
+	bash bench/run.sh hsm

@@ -281,4 +281,76 @@ else
     printf '\nSKIPPING cosign with an HSM: SoftHSM2 (softhsm2-util and its module) is not installed\n' >&2
 fi
 
+# ---------------------------------------------------------------------------
+# cosign through `sigstore-kms-hsm agent`: the token logged in once by the
+# agent; the plugin, without module or PIN of its own, forwards each call
+# over the agent's socket. Self-contained: its own token directory and token.
+# ---------------------------------------------------------------------------
+
+# cosign_hsm_agent COSIGN VERSION-LABEL SIGN-FLAGS...: generate-key-pair,
+# sign-blob and verify-blob (plugin key and PEM, tampered blob refused),
+# OpenSSL's verdict, all with SIGSTORE_KMS_HSM_AGENT set.
+cosign_hsm_agent() {
+    local cosign="$1" label="$2" dir key verifier
+    shift 2
+    dir="$(mktemp -d "$work/hsm-agent-$label.XXXXXX")"
+    key="hsm://token=e2e-agent;object=cosign-$label"
+    cd "$dir"
+    printf 'a blob signed by cosign %s through sigstore-kms-hsm agent\n' "$label" >blob.txt
+    printf 'not the blob that was signed\n' >tampered.txt
+    step "cosign $label through the agent: generate-key-pair, sign-blob, verify-blob ($key)"
+    "$cosign" generate-key-pair --kms "$key"
+    "$cosign" sign-blob --yes --key "$key" "$@" --output-signature blob.sig blob.txt
+    openssl_verify cosign.pub blob.sig blob.txt
+    for verifier in "$key" cosign.pub; do
+        "$cosign" verify-blob --key "$verifier" --insecure-ignore-tlog=true \
+            --signature blob.sig blob.txt
+        expect_bad_signature "cosign $label verify-blob --key $verifier (agent) of a tampered blob" \
+            "$cosign" verify-blob --key "$verifier" --insecure-ignore-tlog=true \
+            --signature blob.sig tampered.txt
+    done
+    cd "$repo_root"
+}
+
+# hsm_agent_section: a token, an agent in the background, cosign 3 and 2
+# through it, the agent's log checked, and --stop removing the socket. Runs
+# in a subshell: its variables stay there.
+hsm_agent_section() (
+    local module agent_dir log socket lines
+    module="$(softhsm_module)"
+    step "sigstore-kms-hsm agent: build; a SoftHSM2 token of its own; the agent in the background"
+    (cd "$repo_root" && "$cargo" build --locked -p sigstore-kms-hsm)
+    agent_dir="$work/hsm-agent"
+    mkdir -p "$agent_dir/tokens"
+    printf 'directories.tokendir = %s\nobjectstore.backend = file\n' "$agent_dir/tokens" >"$agent_dir/softhsm2.conf"
+    export SOFTHSM2_CONF="$agent_dir/softhsm2.conf"
+    softhsm2-util --init-token --free --label e2e-agent --pin 123456 --so-pin 12345678 >/dev/null
+    log="$agent_dir/agent.log"
+    eval "$(SIGSTORE_KMS_HSM_MODULE="$module" SIGSTORE_KMS_HSM_PIN=123456 \
+        sigstore-kms-hsm agent --token e2e-agent --log "$log")"
+    socket="${SIGSTORE_KMS_HSM_AGENT:-}"
+    [[ -S "$socket" ]] || die "sigstore-kms-hsm agent printed no socket"
+    # Without these the plugin cannot log in by itself: every call below
+    # must go through the agent.
+    unset SIGSTORE_KMS_HSM_MODULE SIGSTORE_KMS_HSM_PIN
+    cosign_hsm_agent "$cosign_v3" "$COSIGN_V3_VERSION" \
+        --use-signing-config=false --tlog-upload=false --new-bundle-format=false
+    cosign_hsm_agent "$cosign_v2" "$COSIGN_V2_VERSION" --tlog-upload=false
+    lines="$(grep -c 'signMessage token=e2e-agent object="cosign-.*": ok' "$log" || true)"
+    [[ "$lines" -ge 2 ]] || die "the agent's log shows $lines signatures, not 2: $(cat "$log")"
+    ! grep -q 123456 "$log" || die "the agent's log shows the PIN"
+    step "sigstore-kms-hsm agent --stop"
+    eval "$(sigstore-kms-hsm agent --stop)"
+    [[ ! -e "$socket" ]] || die "the stopped agent left its socket $socket"
+    [[ -z "${SIGSTORE_KMS_HSM_AGENT:-}" ]] || die "agent --stop did not unset SIGSTORE_KMS_HSM_AGENT"
+)
+
+if softhsm_module >/dev/null && command -v softhsm2-util >/dev/null; then
+    hsm_agent_section
+elif [[ "${SIGSTORE_KMS_REQUIRE_SOFTHSM:-}" == 1 ]]; then
+    die "SoftHSM2 is not installed, and SIGSTORE_KMS_REQUIRE_SOFTHSM=1"
+else
+    printf '\nSKIPPING cosign through sigstore-kms-hsm agent: SoftHSM2 is not installed\n' >&2
+fi
+
 step "e2e-cosign: all checks passed"

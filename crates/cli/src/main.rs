@@ -187,7 +187,7 @@ fn main() -> ExitCode {
         // ends as it would have, had it shared the plugin's group.
         Err(error::CliError::Client(sigstore_kms_client::Error::Interrupted {
             signal, ..
-        })) => interrupt::die_of(*signal),
+        })) => interrupt::pass_on_to_group(*signal),
         _ => {}
     }
     match result {

@@ -45,6 +45,9 @@
 //! - on Unix, the plugin runs in its own process group: at the deadline the
 //!   group is killed and the plugin reaped, and a process it leaves behind
 //!   holding stdout delays the call by at most a short grace period;
+//! - on Windows, the plugin runs in a Job Object of its own, assigned before
+//!   it runs: at the deadline, and when the call ends, the job is
+//!   terminated with every process in it;
 //! - when the host's process group holds the terminal, the plugin's group
 //!   holds it while the plugin runs, so that the plugin can prompt on
 //!   `/dev/tty` and gets the terminal's Ctrl-C, which fails the call with
@@ -77,7 +80,10 @@ mod public_key;
 mod signer;
 
 pub use client::{Client, ClientBuilder, DEFAULT_EXIT_GRACE, DEFAULT_STDOUT_LIMIT};
-pub use discovery::{parse_key_reference, plugin_file_name, validate_plugin_name};
+pub use discovery::{
+    find_plugin, is_executable_file, parse_key_reference, plugin_file_name, plugin_name_of,
+    validate_plugin_name,
+};
 pub use error::{Error, ExecutionFailure, ResponseProblem};
 pub use escape::Escaped;
 pub use options::{CallOptions, StderrMode};

@@ -99,6 +99,7 @@ pub mod keyfile;
 mod pem;
 mod plugin;
 mod process;
+mod reply_stdout;
 mod serve;
 
 pub use digest::{check_digest_length, choose_hash_func, hash_message, message_digest, HASHABLE};

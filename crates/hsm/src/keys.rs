@@ -80,7 +80,10 @@ impl TokenSession<'_> {
                 Mechanism::EccKeyPairGen
             }
             Family::Rsa { bits } => {
-                public_template.push(Attribute::ModulusBits((bits as u64).into()));
+                // CK_ULONG is 32 bits on Windows and 64 elsewhere: a usize
+                // converts on both, and a modulus size always fits.
+                let modulus_bits = cryptoki::types::Ulong::try_from(bits).map_err(pkcs11)?;
+                public_template.push(Attribute::ModulusBits(modulus_bits));
                 public_template.push(Attribute::PublicExponent(RSA_EXPONENT.to_vec()));
                 Mechanism::RsaPkcsKeyPairGen
             }
