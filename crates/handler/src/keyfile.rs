@@ -234,7 +234,8 @@ pub fn open(path: &Path) -> Result<File, KeyFileError> {
 /// Checks that `file` (opened from `path`, named in messages) is a regular
 /// file fit to hold a private key: see [`open`]. For plugins that open key
 /// files their own way; the check is of the open file, not of the path, so
-/// it leaves no window for a swap.
+/// it leaves no window for a swap. On Windows `file` must be open with
+/// read access, which includes the right to read its access control list.
 pub fn check_private(path: &Path, file: &File) -> Result<(), KeyFileError> {
     let metadata = file.metadata().map_err(|source| read_error(path, source))?;
     let file_type = metadata.file_type();

@@ -94,6 +94,8 @@ pub(super) fn check_owner_and_access(
     check(path, &user, &security)
 }
 
+/// The rules, on the owner and DACL of a file or, in tests, of a
+/// descriptor written in SDDL.
 fn check(path: &Path, user: &Identity, security: &Security) -> Result<(), KeyFileError> {
     let read_error = |source| KeyFileError::Read {
         path: path.to_owned(),
