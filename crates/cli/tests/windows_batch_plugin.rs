@@ -100,6 +100,19 @@ fn a_cmd_plugin_is_found_and_gets_a_key_reference_cmd_would_mangle() {
         let out = run(root.path(), &plugins, &verify);
         assert!(out.status.success(), "{key}: {}", stderr(&out));
     }
+    std::fs::write(root.path().join("blob.txt"), b"tampered\n").unwrap();
+    for key in [key_ref.as_str(), "cosign.pub"] {
+        let verify = [
+            "verify-blob",
+            "--key",
+            key,
+            "--signature",
+            "blob.sig",
+            "blob.txt",
+        ];
+        let out = run(root.path(), &plugins, &verify);
+        assert_eq!(out.status.code(), Some(1), "{key}: {}", stderr(&out));
+    }
 }
 
 #[test]
