@@ -174,7 +174,17 @@ pub enum Created {
 /// block the open. See the [module documentation](self) for platforms
 /// other than Unix.
 pub fn open(path: &Path) -> Result<File, KeyFileError> {
-    let file = sys::open_for_reading(path).map_err(|source| read_error(path, source))?;
+    let file = sys::open_for_reading(path).map_err(|source| {
+        // Windows opens no directory as a file, and calls it "access
+        // denied": say what is there instead.
+        match std::fs::metadata(path) {
+            Ok(metadata) if metadata.is_dir() => KeyFileError::NotAFile {
+                path: path.to_owned(),
+                kind: "a directory",
+            },
+            _ => read_error(path, source),
+        }
+    })?;
     let metadata = file.metadata().map_err(|source| read_error(path, source))?;
     check_private(path, &metadata)?;
     Ok(file)
