@@ -88,8 +88,8 @@ fn a_cmd_plugin_is_found_and_gets_a_key_reference_cmd_would_mangle() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     std::fs::write(root.path().join("blob.sig"), &out.stdout).unwrap();
-    for key in [key_ref.as_str(), "cosign.pub"] {
-        let verify = [
+    let verify = |key: &str| {
+        let args = [
             "verify-blob",
             "--key",
             key,
@@ -97,8 +97,16 @@ fn a_cmd_plugin_is_found_and_gets_a_key_reference_cmd_would_mangle() {
             "blob.sig",
             "blob.txt",
         ];
-        let out = run(root.path(), &plugins, &verify);
+        run(root.path(), &plugins, &args)
+    };
+    for key in [key_ref.as_str(), "cosign.pub"] {
+        let out = verify(key);
         assert!(out.status.success(), "{key}: {}", stderr(&out));
+    }
+    std::fs::write(root.path().join("blob.txt"), b"tampered\n").unwrap();
+    for key in [key_ref.as_str(), "cosign.pub"] {
+        let out = verify(key);
+        assert_eq!(out.status.code(), Some(1), "{key}: {}", stderr(&out));
     }
 }
 
