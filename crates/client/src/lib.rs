@@ -24,7 +24,7 @@
 //! client.verify_signature(&signature, std::fs::File::open("release.tar.gz")?, &options)?;
 //!
 //! // Or use the key through RustCrypto's traits.
-//! let signer = PluginSigner::new(client)?;
+//! let signer = PluginSigner::<p256::NistP256>::new(client)?;
 //! let signature: p256::ecdsa::Signature = signer.try_sign(b"hello")?;
 //! # let _ = signature;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -66,7 +66,7 @@ pub use discovery::{parse_key_reference, plugin_file_name, validate_plugin_name}
 pub use error::{Error, ExecutionFailure, ResponseProblem};
 pub use options::{CallOptions, StderrMode};
 pub use public_key::{KeyAlgorithm, KeyError, PublicKey};
-pub use signer::PluginSigner;
+pub use signer::{KeyType, PluginSigner, PrehashLengthError, RsaPkcs1v15};
 
 pub use sigstore_kms_protocol::{HashFunc, MethodName};
 
