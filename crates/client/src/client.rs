@@ -195,7 +195,7 @@ impl Client {
 
     /// The algorithm `create_key` uses when the caller has no preference.
     pub fn default_algorithm(&self, options: &CallOptions) -> Result<String, Error> {
-        let args = MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs {});
+        let args = MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs::new());
         let deadline = self.deadline(options);
         match self.run(
             MethodName::DefaultAlgorithm,
@@ -210,7 +210,7 @@ impl Client {
 
     /// Every algorithm `create_key` accepts.
     pub fn supported_algorithms(&self, options: &CallOptions) -> Result<Vec<String>, Error> {
-        let args = MethodArgs::SupportedAlgorithms(SupportedAlgorithmsArgs {});
+        let args = MethodArgs::SupportedAlgorithms(SupportedAlgorithmsArgs::new());
         let deadline = self.deadline(options);
         match self.run(
             MethodName::SupportedAlgorithms,
@@ -333,14 +333,17 @@ impl Client {
                 Err(_) => now,
             }
         });
-        process::call(
+        let started = Instant::now();
+        let result = process::call(
             &self.inner.settings,
             &self.inner.executable,
             method,
             &json,
             deadline,
             message,
-        )
+        );
+        log_call(&self.inner.executable, method, started.elapsed(), &result);
+        result
     }
 
     fn public_key_from(&self, method: MethodName, pem: &[u8]) -> Result<PublicKey, Error> {
@@ -378,8 +381,28 @@ fn rpc_options(options: &CallOptions, deadline: Option<SystemTime>) -> RpcOption
 }
 
 fn message_options(options: &CallOptions) -> MessageOptions {
-    MessageOptions {
-        digest: options.digest.clone().filter(|digest| !digest.is_empty()),
-        hash_func: options.hash_func,
-    }
+    MessageOptions::new(
+        options.digest.clone().filter(|digest| !digest.is_empty()),
+        options.hash_func,
+    )
+}
+
+/// The debug event of one call: which plugin, which method, how long, and
+/// how it ended. Never the arguments, the message, the plugin's answer, its
+/// error text or its stderr: any of them may hold what a log must not.
+fn log_call(
+    executable: &Path,
+    method: MethodName,
+    elapsed: Duration,
+    result: &Result<MethodResp, Error>,
+) {
+    let outcome = match result {
+        Ok(_) => "ok",
+        Err(error) => error.kind(),
+    };
+    log::debug!(
+        "plugin {} {method}: {outcome} after {:.1} ms",
+        executable.display(),
+        elapsed.as_secs_f64() * 1000.0
+    );
 }

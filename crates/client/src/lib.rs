@@ -70,8 +70,8 @@ pub use signer::{KeyType, PluginSigner, PrehashLengthError, RsaPkcs1v15};
 
 pub use sigstore_kms_protocol::{HashFunc, MethodName};
 
-/// The repository README's examples (a complete plugin, a host), compiled
-/// so they cannot drift from the API.
+/// This crate's README examples, compiled so they cannot drift from the
+/// API (the README is part of the package).
 #[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
+#[doc = include_str!("../README.md")]
 struct ReadmeExamples;

@@ -232,9 +232,9 @@ fn answer(
     if output.iter().all(u8::is_ascii_whitespace) {
         return Err(failed(ExecutionFailure::EmptyOutput { status }));
     }
-    match PluginResp::parse(&output, method) {
-        Ok(PluginResp::Success(response)) => Ok(response),
-        Ok(PluginResp::Error(message)) => Err(Error::Plugin { method, message }),
+    match PluginResp::parse(&output, method).map(PluginResp::into_result) {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(message)) => Err(Error::Plugin { method, message }),
         Err(ResponseError::NotJsonObject(source)) => {
             Err(failed(ExecutionFailure::UnparseableOutput {
                 status,

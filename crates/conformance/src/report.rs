@@ -4,6 +4,7 @@ use std::fmt;
 
 /// How one check ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Outcome {
     /// The plugin behaved as required.
     Passed,
@@ -15,6 +16,7 @@ pub enum Outcome {
 
 /// One named check and how it ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CheckResult {
     /// The check's name, stable across versions (`create-key-idempotent`).
     pub name: &'static str,
@@ -34,6 +36,7 @@ impl fmt::Display for CheckResult {
 
 /// Every check of one run, in the order they ran.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Report {
     /// The results.
     pub results: Vec<CheckResult>,

@@ -149,10 +149,7 @@ pub fn create_key(dir: &Path, key_ref: &str) -> String {
 pub fn sign_args(digest: Option<Vec<u8>>, hash: Option<HashFunc>) -> MethodArgs {
     MethodArgs::SignMessage(SignMessageArgs::new(
         RpcOptions::go_defaults(),
-        MessageOptions {
-            digest,
-            hash_func: hash,
-        },
+        MessageOptions::new(digest, hash),
     ))
 }
 
@@ -164,10 +161,7 @@ pub fn verify_args(
     MethodArgs::VerifySignature(VerifySignatureArgs::new(
         signature,
         RpcOptions::go_defaults(),
-        MessageOptions {
-            digest,
-            hash_func: hash,
-        },
+        MessageOptions::new(digest, hash),
     ))
 }
 
