@@ -25,7 +25,7 @@ mod rsa;
 /// | [`p256::NistP256`] | [`p256::ecdsa::Signature`], [`p256::ecdsa::DerSignature`] | SHA-256 |
 /// | [`p384::NistP384`] | [`p384::ecdsa::Signature`], [`p384::ecdsa::DerSignature`] | SHA-384 |
 /// | [`p521::NistP521`] | [`p521::ecdsa::Signature`], [`p521::ecdsa::DerSignature`] | SHA-512 |
-/// | [`RsaPkcs1v15<D>`] | [`rsa::pkcs1v15::Signature`] (PKCS #1 v1.5) | `D`: SHA-256, SHA-384 or SHA-512 |
+/// | [`RsaPkcs1v15<D>`] | [`rsa::pkcs1v15::Signature`](::rsa::pkcs1v15::Signature) (PKCS #1 v1.5) | `D`: SHA-256, SHA-384 or SHA-512 |
 ///
 /// The public key is fetched once, when the signer is built, so a missing
 /// key, or a key of another type than `K`, fails there. Messages are hashed
