@@ -18,7 +18,9 @@ trap 'rm -rf "$work"' EXIT
 
 for name in "${published[@]}"; do
   crate="$target/package/$name-$version.crate"
-  if ! tar -tzf "$crate" | grep -qx "$name-$version/LICENSE"; then
+  # The whole listing first: `grep -q` stopping early would fail tar.
+  listing=$(tar -tzf "$crate")
+  if ! grep -qx "$name-$version/LICENSE" <<<"$listing"; then
     echo ".ci/packaged-doctests.sh: $crate has no LICENSE" >&2
     exit 1
   fi
