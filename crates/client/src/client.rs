@@ -309,7 +309,7 @@ impl Client {
         }
     }
 
-    fn deadline(&self, options: &CallOptions) -> Option<SystemTime> {
+    pub(crate) fn deadline(&self, options: &CallOptions) -> Option<SystemTime> {
         options.resolve_deadline(self.inner.default_timeout)
     }
 
@@ -320,19 +320,7 @@ impl Client {
         deadline: Option<SystemTime>,
         message: Option<R>,
     ) -> Result<MethodResp, Error> {
-        let json = PluginArgs::new(self.inner.init_options.clone(), args)
-            .to_json()
-            .map_err(Error::Encoding)?;
-        // A deadline already past becomes "now", which `call` refuses.
-        let deadline = deadline.map(|deadline| {
-            let now = Instant::now();
-            match deadline.duration_since(SystemTime::now()) {
-                Ok(left) => now
-                    .checked_add(left)
-                    .unwrap_or(now + Duration::from_secs(1 << 30)),
-                Err(_) => now,
-            }
-        });
+        let (json, deadline) = self.prepare(args, deadline)?;
         let started = Instant::now();
         let result = process::call(
             &self.inner.settings,
@@ -346,7 +334,38 @@ impl Client {
         result
     }
 
-    fn public_key_from(&self, method: MethodName, pem: &[u8]) -> Result<PublicKey, Error> {
+    /// `argv[2]` of a call, and its deadline on the monotonic clock.
+    pub(crate) fn prepare(
+        &self,
+        args: MethodArgs,
+        deadline: Option<SystemTime>,
+    ) -> Result<(String, Option<Instant>), Error> {
+        let json = PluginArgs::new(self.inner.init_options.clone(), args)
+            .to_json()
+            .map_err(Error::Encoding)?;
+        // A deadline already past becomes "now", which a call refuses.
+        let deadline = deadline.map(|deadline| {
+            let now = Instant::now();
+            match deadline.duration_since(SystemTime::now()) {
+                Ok(left) => now
+                    .checked_add(left)
+                    .unwrap_or(now + Duration::from_secs(1 << 30)),
+                Err(_) => now,
+            }
+        });
+        Ok((json, deadline))
+    }
+
+    #[cfg(feature = "tokio")]
+    pub(crate) fn settings(&self) -> &ProcessSettings {
+        &self.inner.settings
+    }
+
+    pub(crate) fn public_key_from(
+        &self,
+        method: MethodName,
+        pem: &[u8],
+    ) -> Result<PublicKey, Error> {
         PublicKey::from_pem(pem).map_err(|problem| Error::Response {
             method,
             executable: self.inner.executable.display().to_string(),
@@ -356,7 +375,7 @@ impl Client {
 
     /// `PluginResp::parse` answers with the method asked for, so this only
     /// guards against a change there.
-    fn mismatched(&self, method: MethodName, response: MethodResp) -> Error {
+    pub(crate) fn mismatched(&self, method: MethodName, response: MethodResp) -> Error {
         Error::Response {
             method,
             executable: self.inner.executable.display().to_string(),
@@ -368,7 +387,7 @@ impl Client {
 /// `rpcOptions` of one call. As in the Go host, they come from the call's
 /// own options only; what the client was loaded with travels in
 /// `initOptions`.
-fn rpc_options(options: &CallOptions, deadline: Option<SystemTime>) -> RpcOptions {
+pub(crate) fn rpc_options(options: &CallOptions, deadline: Option<SystemTime>) -> RpcOptions {
     let mut rpc = RpcOptions::go_defaults();
     rpc.ctx_deadline = deadline.map(OffsetDateTime::from);
     if let Some(key_version) = &options.key_version {
@@ -380,7 +399,7 @@ fn rpc_options(options: &CallOptions, deadline: Option<SystemTime>) -> RpcOption
     rpc
 }
 
-fn message_options(options: &CallOptions) -> MessageOptions {
+pub(crate) fn message_options(options: &CallOptions) -> MessageOptions {
     MessageOptions::new(
         options.digest.clone().filter(|digest| !digest.is_empty()),
         options.hash_func,
@@ -390,7 +409,7 @@ fn message_options(options: &CallOptions) -> MessageOptions {
 /// The debug event of one call: which plugin, which method, how long, and
 /// how it ended. Never the arguments, the message, the plugin's answer, its
 /// error text or its stderr: any of them may hold what a log must not.
-fn log_call(
+pub(crate) fn log_call(
     executable: &Path,
     method: MethodName,
     elapsed: Duration,

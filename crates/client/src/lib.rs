@@ -48,11 +48,16 @@
 //!   (Being its own group, the plugin does not get the terminal's Ctrl-C.)
 //! - no zombie and no descriptor outlives a call.
 //!
+//! With the `tokio` feature, `AsyncClient` makes the same calls as
+//! futures; dropping one kills its plugin.
+//!
 //! A call without a deadline (per call or [`ClientBuilder::default_timeout`])
 //! waits as long as the plugin runs. The message reader passed to sign and
 //! verify must not block forever: the call waits for it.
 #![deny(missing_docs)]
 
+#[cfg(feature = "tokio")]
+mod asynchronous;
 mod client;
 mod discovery;
 mod error;
@@ -61,6 +66,8 @@ mod process;
 mod public_key;
 mod signer;
 
+#[cfg(feature = "tokio")]
+pub use asynchronous::AsyncClient;
 pub use client::{Client, ClientBuilder, DEFAULT_EXIT_GRACE, DEFAULT_STDOUT_LIMIT};
 pub use discovery::{parse_key_reference, plugin_file_name, validate_plugin_name};
 pub use error::{Error, ExecutionFailure, ResponseProblem};

@@ -52,7 +52,7 @@ enum Event {
     MessageFailed(io::Error),
 }
 
-enum Outcome {
+pub(crate) enum Outcome {
     Finished(ExitStatus),
     DeadlineExceeded,
     StdoutOverflow,
@@ -78,27 +78,7 @@ pub(crate) fn call<R: Read + Send>(
         });
     }
 
-    let mut command = Command::new(executable);
-    command
-        .arg(PROTOCOL_VERSION)
-        .arg(args_json)
-        .stdin(if message.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(match settings.stderr {
-            StderrMode::Inherit => Stdio::inherit(),
-            StderrMode::Discard => Stdio::null(),
-            StderrMode::Capture(_) => Stdio::piped(),
-        });
-    #[cfg(unix)]
-    {
-        // Its own process group, so that a deadline kills whatever it started.
-        use std::os::unix::process::CommandExt;
-        command.process_group(0);
-    }
+    let mut command = command(settings, executable, args_json, message.is_some());
     let mut child = spawn(&mut command).map_err(|source| Error::Io {
         action: format!("cannot start plugin `{}`", exe_name()),
         source,
@@ -115,12 +95,44 @@ pub(crate) fn call<R: Read + Send>(
     answer(settings, executable, method, supervised)
 }
 
+/// The command of one call: `executable v1 args_json`, stdin piped when a
+/// message is streamed, stdout piped, stderr as `settings` say.
+pub(crate) fn command(
+    settings: &ProcessSettings,
+    executable: &Path,
+    args_json: &str,
+    streams_message: bool,
+) -> Command {
+    let mut command = Command::new(executable);
+    command
+        .arg(PROTOCOL_VERSION)
+        .arg(args_json)
+        .stdin(if streams_message {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(match settings.stderr {
+            StderrMode::Inherit => Stdio::inherit(),
+            StderrMode::Discard => Stdio::null(),
+            StderrMode::Capture(_) => Stdio::piped(),
+        });
+    #[cfg(unix)]
+    {
+        // Its own process group, so that a deadline kills whatever it started.
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+    }
+    command
+}
+
 /// How a call's process ended, with what it wrote.
-struct Supervised {
-    outcome: Outcome,
-    stdout: Vec<u8>,
+pub(crate) struct Supervised {
+    pub(crate) outcome: Outcome,
+    pub(crate) stdout: Vec<u8>,
     /// The tail of stderr, when captured.
-    stderr: Option<Vec<u8>>,
+    pub(crate) stderr: Option<Vec<u8>>,
 }
 
 /// Supervises the call with helper threads: the portable way, and the one
@@ -180,7 +192,7 @@ fn supervise_with_threads<R: Read + Send>(
 }
 
 /// The call's result, from how its process ended and what it wrote.
-fn answer(
+pub(crate) fn answer(
     settings: &ProcessSettings,
     executable: &Path,
     method: MethodName,
@@ -444,7 +456,7 @@ fn read_stderr_tail(
 }
 
 /// Appends `bytes` to the plugin's stdout unless that would pass `limit`.
-fn append_within(buffer: &mut Vec<u8>, bytes: &[u8], limit: usize) -> bool {
+pub(crate) fn append_within(buffer: &mut Vec<u8>, bytes: &[u8], limit: usize) -> bool {
     if buffer.len() + bytes.len() > limit {
         return false;
     }
@@ -453,7 +465,7 @@ fn append_within(buffer: &mut Vec<u8>, bytes: &[u8], limit: usize) -> bool {
 }
 
 /// Appends `bytes` to the stderr tail and keeps its last `limit` bytes.
-fn keep_tail(tail: &mut Vec<u8>, bytes: &[u8], limit: usize) {
+pub(crate) fn keep_tail(tail: &mut Vec<u8>, bytes: &[u8], limit: usize) {
     tail.extend_from_slice(bytes);
     let excess = tail.len().saturating_sub(limit);
     tail.drain(..excess);
