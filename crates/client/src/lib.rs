@@ -73,7 +73,7 @@ pub use discovery::{parse_key_reference, plugin_file_name, validate_plugin_name}
 pub use error::{Error, ExecutionFailure, ResponseProblem};
 pub use options::{CallOptions, StderrMode};
 pub use public_key::{KeyAlgorithm, KeyError, PublicKey};
-pub use signer::{KeyType, PluginSigner, PrehashLengthError, RsaPkcs1v15};
+pub use signer::{KeyType, MalformedSignatureError, PluginSigner, PrehashLengthError, RsaPkcs1v15};
 
 pub use sigstore_kms_protocol::{HashFunc, MethodName};
 

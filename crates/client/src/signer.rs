@@ -79,11 +79,24 @@ impl<K: KeyType> PluginSigner<K> {
         &self.client
     }
 
-    /// The plugin's signature over `digest`, computed with `hash_func`.
-    fn sign_digest(&self, digest: &[u8], hash_func: HashFunc) -> Result<Vec<u8>, signature::Error> {
-        self.client
+    /// The plugin's signature over `digest`, computed with `hash_func`, as
+    /// `decode` reads it; one it cannot read is a [`MalformedSignatureError`].
+    fn sign_digest<S>(
+        &self,
+        digest: &[u8],
+        hash_func: HashFunc,
+        decode: impl FnOnce(&[u8]) -> Result<S, signature::Error>,
+    ) -> Result<S, signature::Error> {
+        let signature = self
+            .client
             .sign_digest(digest, hash_func, &self.options)
-            .map_err(signature::Error::from_source)
+            .map_err(signature::Error::from_source)?;
+        decode(&signature).map_err(|_| {
+            signature::Error::from_source(MalformedSignatureError {
+                expected: K::SIGNATURE,
+                length: signature.len(),
+            })
+        })
     }
 }
 
@@ -122,6 +135,9 @@ pub trait KeyType: sealed::Sealed {
     /// The key type's name in messages, e.g. `ECDSA P-384`.
     const NAME: &'static str;
 
+    /// What its plugin signatures are, in messages.
+    const SIGNATURE: &'static str;
+
     /// The RustCrypto verifying key of this key type.
     type VerifyingKey: Clone + fmt::Debug;
 
@@ -147,6 +163,18 @@ pub struct PrehashLengthError {
     pub length: usize,
     /// What the key takes, e.g. `a SHA-256 digest (32 bytes)`.
     pub expected: &'static str,
+}
+
+/// The plugin answered with bytes that are no signature of the key's type:
+/// the source of the [`signature::Error`] in that case.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the plugin's {length}-byte answer is not {expected}")]
+pub struct MalformedSignatureError {
+    /// What a signature of the key's type is, e.g. `an ASN.1 DER ECDSA
+    /// P-256 signature`.
+    pub expected: &'static str,
+    /// The length of what the plugin sent.
+    pub length: usize,
 }
 
 mod sealed {

@@ -693,7 +693,12 @@ esac"#,
     fn signer_failures_carry_the_client_error() {
         let plugins = Plugins::new();
         let signer = PluginSigner::new(signing_plugin(&plugins, b"not a signature")).unwrap();
-        assert!(Signer::<Signature>::try_sign(&signer, MESSAGE).is_err());
+        let err = Signer::<Signature>::try_sign(&signer, MESSAGE).unwrap_err();
+        let source = std::error::Error::source(&err).expect("a source");
+        assert_eq!(
+            source.to_string(),
+            "the plugin's 15-byte answer is not an ASN.1 DER ECDSA P-256 signature"
+        );
         let err = PrehashSigner::<Signature>::sign_prehash(&signer, &[0; 20]).unwrap_err();
         let source = std::error::Error::source(&err).expect("a source");
         assert_eq!(

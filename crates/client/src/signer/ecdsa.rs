@@ -18,6 +18,7 @@ macro_rules! ecdsa_key_type {
 
         impl KeyType for $krate::$curve {
             const NAME: &'static str = $name;
+            const SIGNATURE: &'static str = concat!("an ASN.1 DER ", $name, " signature");
             type VerifyingKey = $krate::ecdsa::VerifyingKey;
 
             fn verifying_key(public_key: &PublicKey) -> Result<Self::VerifyingKey, KeyError> {
@@ -31,8 +32,11 @@ macro_rules! ecdsa_key_type {
                 &self,
                 prehash: &[u8],
             ) -> Result<$krate::ecdsa::Signature, signature::Error> {
-                let der = self.sign_digest(prehash, ecdsa_hash_func(prehash)?)?;
-                $krate::ecdsa::Signature::from_der(&der)
+                self.sign_digest(
+                    prehash,
+                    ecdsa_hash_func(prehash)?,
+                    $krate::ecdsa::Signature::from_der,
+                )
             }
         }
 
@@ -77,11 +81,11 @@ macro_rules! ecdsa_key_type {
                 &self,
                 message: &[u8],
             ) -> Result<$krate::ecdsa::Signature, signature::Error> {
-                let der = self.sign_digest(
+                self.sign_digest(
                     &<$digest>::digest(message),
                     sigstore_kms_protocol::HashFunc::$hash_func,
-                )?;
-                $krate::ecdsa::Signature::from_der(&der)
+                    $krate::ecdsa::Signature::from_der,
+                )
             }
         }
 

@@ -20,6 +20,7 @@ macro_rules! rsa_key_type {
 
         impl KeyType for RsaPkcs1v15<$digest> {
             const NAME: &'static str = $name;
+            const SIGNATURE: &'static str = "an RSA PKCS #1 v1.5 signature";
             type VerifyingKey = VerifyingKey<$digest>;
 
             fn verifying_key(public_key: &PublicKey) -> Result<Self::VerifyingKey, KeyError> {
@@ -41,8 +42,9 @@ macro_rules! rsa_key_type {
                         expected: $expected,
                     }));
                 }
-                let signature = self.sign_digest(prehash, HashFunc::$hash_func)?;
-                Signature::try_from(signature.as_slice())
+                self.sign_digest(prehash, HashFunc::$hash_func, |bytes: &[u8]| {
+                    Signature::try_from(bytes)
+                })
             }
         }
 
