@@ -51,6 +51,14 @@ interop-when-go:
 interop:
 	bash interop/run-interop.sh
 
+.PHONY: test-windows
+## test-windows: cross-build for Windows (mingw) and run the test suites and
+## the conformance suite under Wine; cargo check for the Windows MSVC and
+## both Apple targets with -D warnings (installs what it lacks; caches the
+## Wine prefix and its target dir in ~/.cache/sigstore-kms-rs)
+test-windows:
+	bash .ci/windows.sh
+
 .PHONY: e2e-cosign
 ## e2e-cosign: pinned cosign releases, installed into .tools/bin, generate a
 ## key, sign and verify blobs offline through localkms

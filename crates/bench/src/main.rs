@@ -13,6 +13,7 @@
 #![allow(clippy::print_stdout)]
 
 mod args;
+mod peak_rss;
 mod probe;
 mod report;
 mod stats;

@@ -2,10 +2,13 @@
 //! KMS plugin, with cosign's flag names and file formats.
 #![allow(clippy::print_stdout)]
 
+mod blob;
 mod commands;
 mod duration;
 mod error;
 mod files;
+#[cfg(unix)]
+mod interrupt;
 mod plugins;
 
 use std::path::PathBuf;
@@ -13,6 +16,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use sigstore_kms_client::Escaped;
 
 const KEY_REFERENCE_HELP: &str = "A plugin key reference NAME://REF runs the program \
 sigstore-kms-NAME from PATH and passes it REF.";
@@ -143,6 +147,8 @@ Examples:
 }
 
 fn main() -> ExitCode {
+    #[cfg(unix)]
+    interrupt::pass_signals_to_plugins();
     let cli = Cli::parse();
     let timeout = cli.global.timeout;
     let result = match cli.command {
@@ -174,10 +180,22 @@ fn main() -> ExitCode {
         Command::Plugin(PluginCommand::List) => plugins::list(),
         Command::Plugin(PluginCommand::Check { key }) => plugins::check(&key, timeout),
     };
+    #[cfg(unix)]
+    match &result {
+        _ if interrupt::received() => interrupt::wait_for_the_end(),
+        // The user interrupted the plugin at the terminal: the command
+        // ends as it would have, had it shared the plugin's group.
+        Err(error::CliError::Client(sigstore_kms_client::Error::Interrupted {
+            signal, ..
+        })) => interrupt::pass_on_to_group(*signal),
+        _ => {}
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("Error: {err}");
+            // Errors quote plugins (and file names): nothing in them may act
+            // on the terminal.
+            eprintln!("Error: {}", Escaped::multiline(&err));
             ExitCode::from(err.exit_code())
         }
     }

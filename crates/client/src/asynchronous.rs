@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
 use crate::client::{log_call, message_options, rpc_options};
-use crate::process::{self, append_within, keep_tail, Outcome, ProcessSettings, Supervised};
+use crate::process::{self, Outcome, ProcessSettings, Supervised};
 use crate::{CallOptions, Client, Error, PublicKey, StderrMode};
 
 const CHUNK: usize = 64 * 1024;
@@ -216,6 +216,10 @@ impl AsyncClient {
             message.is_some(),
         ));
         command.kill_on_drop(true);
+        // Its own process group, so that dropping the call kills whatever
+        // it started.
+        #[cfg(unix)]
+        command.process_group(0);
         let child = spawn(&mut command).await.map_err(|source| Error::Io {
             action: format!("cannot start plugin `{}`", executable.display()),
             source,
@@ -432,9 +436,10 @@ async fn read_stdout(
         match stdout.read(&mut chunk).await {
             Ok(0) => return Ok(true),
             Ok(read) => {
-                if !append_within(output, &chunk[..read], limit) {
+                if output.len() + read > limit {
                     return Ok(false);
                 }
+                output.extend_from_slice(&chunk[..read]);
             }
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
             Err(error) => return Err(error),
@@ -454,7 +459,9 @@ async fn read_tail(
     let mut chunk = vec![0u8; 4096];
     while let Ok(read @ 1..) = stderr.read(&mut chunk).await {
         if let Some(tail) = tail.as_deref_mut() {
-            keep_tail(tail, &chunk[..read], limit);
+            tail.extend_from_slice(&chunk[..read]);
+            let excess = tail.len().saturating_sub(limit);
+            tail.drain(..excess);
         }
     }
 }

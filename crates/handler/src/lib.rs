@@ -16,7 +16,9 @@
 //! ```
 //!
 //! For a plugin that also creates keys, see `sigstore-kms-localkms` in this
-//! project's repository.
+//! project's repository. A plugin that keeps keys in files should open and
+//! create them with [`keyfile`]: it refuses a key another user planted or
+//! others can read, and makes racing creators agree on one key.
 //!
 //! Authors who need to drive the steps themselves (to set up logging
 //! between parsing and dispatch, say) have [`parse_args`], [`check_call`],
@@ -26,9 +28,11 @@
 
 mod digest;
 mod error;
+pub mod keyfile;
 mod pem;
 mod plugin;
 mod process;
+mod reply_stdout;
 mod serve;
 
 pub use digest::{check_digest_length, choose_hash_func, hash_message, message_digest, HASHABLE};

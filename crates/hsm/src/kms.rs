@@ -9,6 +9,7 @@ use sigstore_kms_handler::{CallOptions, Error, Plugin};
 use sigstore_kms_protocol::InitOptions;
 
 use crate::algorithm::{Algorithm, HASH_FUNCS};
+use crate::create_lock::CreateLock;
 use crate::error::HsmError;
 use crate::public_key::VerifyError;
 use crate::settings::Settings;
@@ -135,6 +136,9 @@ impl Plugin for Hsm {
         let settings = self.settings(options)?;
         options.check_deadline()?;
         let key = self.with_session(&settings, true, |session| {
+            // Held until the key exists, so that a process that created
+            // the same key at the same moment finds it here.
+            let _lock = CreateLock::acquire(&settings.module, &session.token, &self.uri)?;
             let key = match session.find_key_pair(&self.uri)? {
                 Some(existing) => existing,
                 None => session.generate(&self.uri, algorithm)?,
@@ -152,7 +156,7 @@ impl Plugin for Hsm {
         let settings = self.settings(options)?;
         options.check_deadline()?;
         let key = self.with_session(&settings, false, |session| {
-            Ok(session.public_key(&self.uri)?.1)
+            Ok(session.verifying_key(&self.uri)?.public)
         })?;
         self.check_algorithm(key.algorithm())?;
         Ok(key.to_pem()?)
@@ -168,11 +172,11 @@ impl Plugin for Hsm {
         let digest = options.digest(message)?;
         options.check_deadline()?;
         self.with_session(&settings, false, |session| {
-            let key = session.key_pair(&self.uri)?;
-            let algorithm = key.public.algorithm();
+            let key = session.signing_key(&self.uri)?;
+            let algorithm = key.algorithm;
             self.check_algorithm(algorithm)?;
             let input = algorithm.token_input(options.hash_func, &digest)?;
-            let raw = session.sign(&key, algorithm, &input)?;
+            let raw = session.sign(key.handle, algorithm, &input)?;
             Ok(algorithm.signature_from_token(raw)?)
         })
     }
@@ -188,12 +192,15 @@ impl Plugin for Hsm {
         options.check_deadline()?;
         let remote = options.remote_verification;
         let verified = self.with_session(&settings, false, |session| {
-            let (handle, key) = session.public_key(&self.uri)?;
-            let algorithm = key.algorithm();
+            let pair = session.verifying_key(&self.uri)?;
+            let (key, algorithm) = (&pair.public, pair.public.algorithm());
             self.check_algorithm(algorithm)?;
-            if !remote {
+            // Without a public-key object of this key in the token (its
+            // public key came from the private key), verifying locally
+            // gives the token's verdict.
+            let Some(handle) = pair.public_handle.filter(|_| remote) else {
                 return Ok(key.verify(options.hash_func, &digest, signature));
-            }
+            };
             let input = algorithm.token_input(options.hash_func, &digest)?;
             let for_token = match algorithm.signature_for_token(signature) {
                 Ok(for_token) => for_token,

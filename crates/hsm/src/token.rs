@@ -43,6 +43,20 @@ pub struct TokenSession<'module> {
     _module: PhantomData<&'module Module>,
 }
 
+impl Token {
+    /// What tells this token from every other: manufacturer, model, serial
+    /// number and label.
+    pub fn identity(&self) -> [&str; 4] {
+        [
+            self.info.manufacturer_id(),
+            self.info.model(),
+            self.info.serial_number(),
+            self.info.label(),
+        ]
+        .map(str::trim_end)
+    }
+}
+
 impl Module {
     /// Loads and initialises the module at `path`.
     pub fn load(path: &Path) -> Result<Module, HsmError> {

@@ -1,8 +1,8 @@
 //! ECDSA P-256 private keys in PEM files: reading any common encoding, and
-//! creating one atomically.
+//! creating one atomically. Opening, checking and creating the file is the
+//! SDK's [`sigstore_kms_handler::keyfile`]; this module is about the key.
 
-use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use p256::elliptic_curve::sec1::{Sec1Point, ToSec1Point};
@@ -12,6 +12,7 @@ use p256::pkcs8::{EncodePrivateKey, LineEnding, ObjectIdentifier};
 use p256::{NistP256, PublicKey, SecretKey};
 use pkcs8::{PrivateKeyInfoRef, SecretDocument};
 use sec1::EcPrivateKey;
+use sigstore_kms_handler::keyfile::{self, Created};
 
 /// A key file is a few hundred bytes; anything far larger is not a key.
 const MAX_KEY_FILE_SIZE: u64 = 64 * 1024;
@@ -32,24 +33,10 @@ pub enum KeyFileError {
     /// No file at the path.
     #[error("key file {0} does not exist (createKey creates it, e.g. `cosign generate-key-pair --kms localkms://PATH`)")]
     NotFound(PathBuf),
-    /// A symbolic link at the key path points at nothing. `createKey` does
-    /// not write through it: the key would land outside the named path.
-    #[error("key file {path} is a symbolic link to {target}, which does not exist; remove the link, or name the target's path instead")]
-    DanglingLink {
-        /// The key file.
-        path: PathBuf,
-        /// Where the link points.
-        target: PathBuf,
-    },
-    /// The file exists but cannot be read.
-    #[error("cannot read key file {path}: {source}")]
-    Read {
-        /// The key file.
-        path: PathBuf,
-        /// What the system said.
-        #[source]
-        source: io::Error,
-    },
+    /// The file cannot be opened, read or created, or is not private to
+    /// the user: a planted or exposed key is refused, never used.
+    #[error(transparent)]
+    File(keyfile::KeyFileError),
     /// Too large to be a key.
     #[error("key file {0} is larger than {MAX_KEY_FILE_SIZE} bytes; it is not a PEM private key")]
     TooLarge(PathBuf),
@@ -82,18 +69,19 @@ pub enum KeyFileError {
         /// The decoder's description of the problem (never the bytes).
         reason: String,
     },
-    /// Writing the new key failed.
-    #[error("cannot create key file {path}: {source}")]
-    Create {
-        /// The key file.
-        path: PathBuf,
-        /// What the system said.
-        #[source]
-        source: io::Error,
-    },
     /// Encoding the new key failed.
     #[error("cannot encode the new key: {0}")]
     Encode(String),
+}
+
+impl From<keyfile::KeyFileError> for KeyFileError {
+    /// A missing file gets the hint of how to create it.
+    fn from(err: keyfile::KeyFileError) -> Self {
+        match err {
+            keyfile::KeyFileError::NotFound { path } => KeyFileError::NotFound(path),
+            other => KeyFileError::File(other),
+        }
+    }
 }
 
 /// Where a key came from.
@@ -133,7 +121,8 @@ impl KeyPair {
     }
 }
 
-/// Reads the P-256 private key in `path`.
+/// Reads the P-256 private key in `path`, refusing a file another user owns
+/// or group and others can reach.
 pub fn load(path: &Path) -> Result<KeyPair, KeyFileError> {
     let text = read_text(path)?;
     let (label, block) = private_key_block(path, &text)?;
@@ -142,123 +131,46 @@ pub fn load(path: &Path) -> Result<KeyPair, KeyFileError> {
 
 /// Loads the key in `path`, or creates one there when there is none.
 ///
-/// The new key goes to a temporary file (mode 0600) in the same directory,
-/// which is then linked into place only if `path` still does not exist: the
-/// key file is never seen half-written and never replaced. When processes
-/// race, one key wins and every one of them returns it.
+/// The new key is written by [`keyfile::create_new`]: mode 0600, never seen
+/// half-written, never replacing a file. When processes race, one key wins
+/// and every one of them returns it, after the same checks as [`load`], so
+/// a file planted at the path is never adopted.
 pub fn load_or_create(path: &Path) -> Result<(KeyPair, Origin), KeyFileError> {
     match load(path) {
         Ok(key) => return Ok((key, Origin::Existing)),
         Err(KeyFileError::NotFound(_)) => {}
         Err(err) => return Err(err),
     }
-    let create_error = |source| KeyFileError::Create {
+    let key = SecretKey::try_generate().map_err(|err| keyfile::KeyFileError::Create {
         path: path.to_owned(),
-        source,
-    };
-    let key = SecretKey::try_generate().map_err(|err| {
-        create_error(io::Error::other(format!(
+        source: io::Error::other(format!(
             "the system's random number generator failed: {err}"
-        )))
+        )),
     })?;
     let pem = key
         .to_pkcs8_pem(LineEnding::LF)
         .map_err(|err| KeyFileError::Encode(err.to_string()))?;
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".localkms-").suffix(".tmp");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        builder.permissions(std::fs::Permissions::from_mode(0o600));
+    match keyfile::create_new(path, pem.as_bytes())? {
+        Created::Written => Ok((KeyPair::new(key), Origin::Created)),
+        Created::AlreadyExists => Ok((load(path)?, Origin::CreatedConcurrently)),
     }
-    // Say which directory is wrong, not the temporary file's made-up name.
-    let in_dir = |source: io::Error| {
-        let reason = match source.kind() {
-            io::ErrorKind::NotFound => format!("directory {} does not exist", dir.display()),
-            io::ErrorKind::PermissionDenied => {
-                format!("no permission to write in directory {}", dir.display())
-            }
-            _ => return create_error(source),
-        };
-        create_error(io::Error::new(source.kind(), reason))
-    };
-    let mut temp = builder.tempfile_in(dir).map_err(in_dir)?;
-    temp.write_all(pem.as_bytes()).map_err(create_error)?;
-    temp.as_file().sync_all().map_err(create_error)?;
-    match temp.persist_noclobber(path) {
-        Ok(_) => {
-            sync_dir(dir);
-            Ok((KeyPair::new(key), Origin::Created))
-        }
-        Err(err) if err.error.kind() == io::ErrorKind::AlreadyExists => {
-            Ok((load(path)?, Origin::CreatedConcurrently))
-        }
-        Err(err) => Err(create_error(err.error)),
-    }
-}
-
-/// Makes the new directory entry durable. Best effort: the key is already
-/// in place and readable, so a failure here does not fail the call.
-fn sync_dir(dir: &Path) {
-    #[cfg(unix)]
-    if let Ok(dir) = File::open(dir) {
-        let _ = dir.sync_all();
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
 }
 
 fn read_text(path: &Path) -> Result<Zeroizing<String>, KeyFileError> {
-    let read_error = |source: io::Error| match source.kind() {
-        io::ErrorKind::NotFound => match std::fs::read_link(path) {
-            Ok(target) => KeyFileError::DanglingLink {
-                path: path.to_owned(),
-                target,
-            },
-            Err(_) => KeyFileError::NotFound(path.to_owned()),
-        },
-        _ => KeyFileError::Read {
-            path: path.to_owned(),
-            source,
-        },
-    };
-    let file = File::open(path).map_err(read_error)?;
-    #[cfg(unix)]
-    warn_if_exposed(path, &file);
+    let file = keyfile::open(path)?;
     let mut bytes = Zeroizing::new(Vec::new());
     file.take(MAX_KEY_FILE_SIZE + 1)
         .read_to_end(&mut bytes)
-        .map_err(read_error)?;
+        .map_err(|source: io::Error| keyfile::KeyFileError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
     if bytes.len() as u64 > MAX_KEY_FILE_SIZE {
         return Err(KeyFileError::TooLarge(path.to_owned()));
     }
     match std::str::from_utf8(&bytes) {
         Ok(text) => Ok(Zeroizing::new(text.to_owned())),
         Err(_) => Err(KeyFileError::NotPem(path.to_owned())),
-    }
-}
-
-/// Keys made by `openssl` are often readable by everyone: usable, but the
-/// owner should know, and how to fix it.
-#[cfg(unix)]
-fn warn_if_exposed(path: &Path, file: &File) {
-    use std::os::unix::fs::PermissionsExt as _;
-
-    use crate::diagnostics::warn;
-
-    let Ok(metadata) = file.metadata() else {
-        return;
-    };
-    let mode = metadata.permissions().mode() & 0o777;
-    if metadata.is_file() && mode & 0o077 != 0 {
-        warn(format_args!(
-            "key file {path} is accessible by group or others (mode {mode:o}); restrict it with `chmod 600 {path}`",
-            path = path.display()
-        ));
     }
 }
 

@@ -126,7 +126,7 @@ impl SoftHsm {
             String::from_utf8_lossy(&out.stderr)
         );
         let pin_file = self.dir.join(format!("{label}.pin"));
-        std::fs::write(&pin_file, format!("{USER_PIN}\n")).unwrap();
+        write_private(&pin_file, format!("{USER_PIN}\n").as_bytes());
         Token {
             label: label.to_owned(),
             module: self.module.clone(),
@@ -211,6 +211,71 @@ fn find_on_path(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|dir| dir.join(program))
         .find(|path| path.is_file())
+}
+
+/// Writes `bytes` to a new file at `path` that only its owner can read,
+/// as the plugin requires of a PIN file.
+pub fn write_private(path: &Path, bytes: &[u8]) {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .unwrap_or_else(|err| panic!("cannot create {}: {err}", path.display()));
+    file.write_all(bytes).unwrap();
+}
+
+/// Runs the plugin just built once, as a host would for the `hsm://`
+/// reference, with `method` and its arguments object and extra
+/// environment variables, and returns its response.
+pub fn run_plugin(
+    reference: &str,
+    method: &str,
+    arguments: serde_json::Value,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> serde_json::Value {
+    let args = serde_json::json!({
+        "initOptions": {
+            "protocolVersion": "v1",
+            "keyResourceID": reference.strip_prefix("hsm://").unwrap_or(reference),
+            "hashFunc": 5,
+            "rpcOptions": {},
+        },
+        "methodName": method,
+        method: arguments,
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_sigstore-kms-hsm"))
+        .args(["v1", &args.to_string()])
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("the plugin runs");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|err| {
+        panic!(
+            "the plugin's stdout is no response ({err}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// The module loaded and initialised in this process (PKCS#11 allows that
+/// once per process), and the slot of `token`.
+pub fn open_in_process(token: &Token) -> (cryptoki::context::Pkcs11, cryptoki::slot::Slot) {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    let pkcs11 = Pkcs11::new(&token.module).unwrap();
+    pkcs11
+        .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .unwrap();
+    let slot = pkcs11
+        .get_slots_with_initialized_token()
+        .unwrap()
+        .into_iter()
+        .find(|slot| pkcs11.get_token_info(*slot).unwrap().label() == token.label)
+        .expect("the test's token");
+    (pkcs11, slot)
 }
 
 /// `openssl`, when installed.

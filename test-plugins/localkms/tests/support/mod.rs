@@ -24,6 +24,17 @@ pub const ALGORITHM: &str = "ecdsa-p256-sha256";
 /// Error messages may name a label (`"PRIVATE KEY"`), never a boundary.
 pub const PRIVATE_KEY_MARKER: &str = "PRIVATE KEY-----";
 
+/// Writes a key file as its owner keeps it: readable by no one else, or
+/// the plugin refuses it.
+pub fn write_private(path: &Path, contents: impl AsRef<[u8]>) {
+    std::fs::write(path, contents).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+}
+
 /// What a host sees of one call.
 pub struct Call {
     pub output: Output,
