@@ -60,8 +60,10 @@ test-windows:
 	bash .ci/windows.sh
 
 .PHONY: e2e-cosign
-## e2e-cosign: pinned cosign releases, installed into .tools/bin, generate a
-## key, sign and verify blobs offline through localkms
+## e2e-cosign: pinned cosign releases (and go-containerregistry's registry
+## and crane), installed into .tools/bin: keys, blobs (bare and bundles) and
+## images signed and verified offline through localkms and sigstore-kms-hsm
+## (SoftHSM2) with P-256, P-384 and RSA-3072 keys
 e2e-cosign:
 	bash interop/e2e-cosign.sh
 
@@ -96,3 +98,9 @@ fuzz: fuzz-corpus
 ## BENCHMARKS.md (minutes; not part of make test)
 bench:
 	bash bench/run.sh
+
+.PHONY: bench-hsm
+## bench-hsm: only the HSM section of make bench (sigstore-kms-hsm direct and
+## through its agent, over SoftHSM2), replaced in BENCHMARKS.md.
+bench-hsm:
+	bash bench/run.sh hsm

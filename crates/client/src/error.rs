@@ -29,11 +29,11 @@ pub enum Error {
         reference: String,
     },
 
-    /// The plugin name is empty, starts with `.`, or holds a character other
-    /// than ASCII letters, digits, `-`, `_` and `.`. Nothing was looked up.
+    /// The plugin name is empty, `.` or `..`, or holds a path separator
+    /// (`/`, `\\`) or NUL. Nothing was looked up.
     #[error(
-        "invalid plugin name {name:?}: use only ASCII letters, digits, '-', '_' and '.' \
-         (not first)"
+        "invalid plugin name {name:?}: a plugin name must not be empty, `.` or `..`, \
+         nor hold `/`, `\\` or NUL"
     )]
     InvalidPluginName {
         /// The name as given.

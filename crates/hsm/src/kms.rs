@@ -1,5 +1,6 @@
 //! The plugin: the six methods, each on a fresh module and session that
-//! are closed before the reply is written.
+//! are closed before the reply is written, or on a session of the agent's
+//! module.
 
 use std::io::Read;
 use std::thread;
@@ -28,33 +29,38 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(15 << attempt.min(6)) + Duration::from_nanos(u64::from(jitter))
 }
 
-/// The key an `hsm://` reference names.
-pub struct Hsm {
-    uri: KeyUri,
-}
-
-impl Hsm {
-    /// Parses the key reference; the module is loaded only by the methods
-    /// that need the token.
-    pub fn open(init: &InitOptions) -> Result<Self, Error> {
-        let uri = KeyUri::parse(&init.key_resource_id)
-            .map_err(|err| format!("invalid key reference hsm://...: {err}"))?;
-        Ok(Hsm { uri })
-    }
-
-    /// Runs `work` on a session of the token, logged in, then closes the
-    /// session and finalizes the module, whatever `work` returned.
+/// Where the methods get a logged-in session on the token: a fresh module
+/// per call ([`Direct`]), or the agent's module, kept logged in.
+pub trait Sessions {
+    /// Runs `work` on a logged-in session of the token `uri` selects, on
+    /// the module of `settings`. `work` may run a second time when the
+    /// first session was lost.
     fn with_session<T>(
         &self,
+        uri: &KeyUri,
         settings: &Settings,
         write: bool,
-        work: impl FnOnce(&TokenSession<'_>) -> Result<T, Error>,
+        work: impl FnMut(&TokenSession<'_>) -> Result<T, Error>,
+    ) -> Result<T, Error>;
+}
+
+/// Each call loads the module, opens a session and logs in, and closes
+/// the session and finalizes the module before the reply is written.
+pub struct Direct;
+
+impl Sessions for Direct {
+    fn with_session<T>(
+        &self,
+        uri: &KeyUri,
+        settings: &Settings,
+        write: bool,
+        mut work: impl FnMut(&TokenSession<'_>) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let mut attempt = 1;
         loop {
             let module = Module::load(&settings.module)?;
             let session = module
-                .find_token(&self.uri.token)
+                .find_token(&uri.token)
                 .and_then(|token| module.open_session(token, write, settings.pin.as_ref()));
             match session {
                 Ok(session) => return work(&session),
@@ -68,6 +74,39 @@ impl Hsm {
                 Err(err) => return Err(err.into()),
             }
         }
+    }
+}
+
+/// The key an `hsm://` reference names, and where its sessions come from.
+pub struct Hsm<S = Direct> {
+    uri: KeyUri,
+    sessions: S,
+}
+
+impl Hsm {
+    /// Parses the key reference; the module is loaded only by the methods
+    /// that need the token.
+    pub fn open(init: &InitOptions) -> Result<Self, Error> {
+        Hsm::with_sessions(init, Direct)
+    }
+}
+
+impl<S: Sessions> Hsm<S> {
+    /// Like [`Hsm::open`], with sessions from `sessions`.
+    pub fn with_sessions(init: &InitOptions, sessions: S) -> Result<Self, Error> {
+        let uri = KeyUri::parse(&init.key_resource_id)
+            .map_err(|err| format!("invalid key reference hsm://...: {err}"))?;
+        Ok(Hsm { uri, sessions })
+    }
+
+    /// Runs `work` on a logged-in session of the token.
+    fn with_session<T>(
+        &self,
+        settings: &Settings,
+        write: bool,
+        work: impl FnMut(&TokenSession<'_>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.sessions.with_session(&self.uri, settings, write, work)
     }
 
     /// Checks what every key method needs before touching the token.
@@ -109,7 +148,7 @@ impl Hsm {
     }
 }
 
-impl Plugin for Hsm {
+impl<S: Sessions> Plugin for Hsm<S> {
     fn default_algorithm(&self) -> Result<String, Error> {
         Ok(self
             .uri

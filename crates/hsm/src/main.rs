@@ -22,7 +22,11 @@
 //! Digests are computed here and signed with the token's raw mechanisms
 //! (`CKM_ECDSA`, `CKM_RSA_PKCS`), so tokens without combined
 //! hash-and-sign mechanisms work. See README.md for cosign.
+//!
+//! `sigstore-kms-hsm agent` keeps the token logged in across calls; see
+//! the `agent` module.
 
+mod agent;
 mod algorithm;
 mod create_lock;
 mod error;
@@ -36,5 +40,6 @@ mod token;
 mod uri;
 
 fn main() {
+    agent::intercept();
     sigstore_kms_handler::run(kms::Hsm::open)
 }

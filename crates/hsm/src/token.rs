@@ -8,7 +8,7 @@ use std::path::Path;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as Pkcs11Error, RvError};
 use cryptoki::mechanism::MechanismType;
-use cryptoki::session::{Session, UserType};
+use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::slot::{Slot, TokenInfo};
 
 use crate::error::{describe, pkcs11 as pkcs11_err, HsmError};
@@ -172,7 +172,7 @@ impl Module {
             pkcs11.open_ro_session(token.slot)
         }
         .map_err(pkcs11_err)?;
-        if token.info.login_required() {
+        if token.info.login_required() && !logged_in(&session) {
             let login = match pin {
                 Some(pin) => session.login(UserType::User, Some(&pin.secret)),
                 None if token.info.protected_authentication_path() => {
@@ -235,6 +235,18 @@ impl TokenSession<'_> {
             })
         }
     }
+}
+
+/// Whether the application is logged in to the session's token already
+/// (another of its sessions logged in): some tokens check the PIN again,
+/// slowly, on a second `C_Login`.
+fn logged_in(session: &Session) -> bool {
+    session.get_session_info().is_ok_and(|info| {
+        matches!(
+            info.session_state(),
+            SessionState::RoUser | SessionState::RwUser
+        )
+    })
 }
 
 fn describe_filter(filter: &TokenFilter) -> String {

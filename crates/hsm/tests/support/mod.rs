@@ -18,6 +18,8 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use sigstore_kms_client::{Client, HashFunc};
 
+pub mod agent;
+
 pub const USER_PIN: &str = "246810";
 const SO_PIN: &str = "13579111";
 
@@ -47,6 +49,9 @@ pub struct Token {
     pub label: String,
     pub module: PathBuf,
     pub pin_file: PathBuf,
+    /// The SoftHSM2 directory: `softhsm2.conf`, `tokens/`.
+    pub dir: PathBuf,
+    softhsm: &'static SoftHsm,
     _turn: MutexGuard<'static, ()>,
 }
 
@@ -115,6 +120,20 @@ impl SoftHsm {
     /// Initialises a token labelled `label` with [`USER_PIN`].
     pub fn token(&'static self, label: &str) -> Token {
         let turn = self.turn.lock().unwrap_or_else(|e| e.into_inner());
+        let pin_file = self.init_token(label);
+        Token {
+            label: label.to_owned(),
+            module: self.module.clone(),
+            pin_file,
+            dir: self.dir.clone(),
+            softhsm: self,
+            _turn: turn,
+        }
+    }
+
+    /// Runs `softhsm2-util --init-token` for `label`; the caller has the
+    /// turn. Returns the PIN file.
+    fn init_token(&self, label: &str) -> PathBuf {
         let out = Command::new(&self.util)
             .args(["--init-token", "--free", "--label", label])
             .args(["--pin", USER_PIN, "--so-pin", SO_PIN])
@@ -127,16 +146,16 @@ impl SoftHsm {
         );
         let pin_file = self.dir.join(format!("{label}.pin"));
         write_private(&pin_file, format!("{USER_PIN}\n").as_bytes());
-        Token {
-            label: label.to_owned(),
-            module: self.module.clone(),
-            pin_file,
-            _turn: turn,
-        }
+        pin_file
     }
 }
 
 impl Token {
+    /// Initialises one more token, `label`, in this test's turn.
+    pub fn another(&self, label: &str) {
+        self.softhsm.init_token(label);
+    }
+
     /// `hsm://token=LABEL;object=OBJECT?module-path=...&pin-source=file:...`
     /// plus `extra_query` (e.g. `&algorithm=...`).
     pub fn reference(&self, object: &str, extra_query: &str) -> String {
