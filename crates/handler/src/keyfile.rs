@@ -1,5 +1,6 @@
 //! Private key files done right: opened only when they are private to the
-//! user, created atomically with mode 0600, and never replaced.
+//! user, created atomically, private from the start (mode 0600 on Unix, an
+//! owner-only access control list on Windows), and never replaced.
 //!
 //! A plugin that keeps keys in files meets two attacks. Another user plants
 //! a key of their own at the key path (in a shared directory, say), so that
@@ -7,7 +8,8 @@
 //! processes create the key at once, and callers get different public keys
 //! for one key reference. [`open`] refuses, as OpenSSH does for private
 //! keys, any file that is not a regular file the user owns with no access
-//! for group and others; [`create_new`] writes a new key so that exactly one
+//! for group and others (on Windows: that the user owns, with no access for
+//! other accounts); [`create_new`] writes a new key so that exactly one
 //! of any number of racing creators wins and no reader sees a partial file.
 //!
 //! A plugin's "load the key, or create it" is this loop:
@@ -49,25 +51,39 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The checks are those of Unix file ownership and permission bits. On
-//! other systems only "is a regular file" is checked: the owner and access
-//! control list of a file are not inspected, and a new key file gets the
-//! access control list its directory passes on, so keep keys in a directory
-//! only the user can reach.
+//! What each system gets:
+//!
+//! - **Unix**: the file's owner must be the effective user, and its mode
+//!   must give group and others nothing; a new key file has mode 0600.
+//! - **Windows**: the file's owner must be the user, or the owner Windows
+//!   gives this user's new files (Administrators, for an elevated
+//!   administrator), and no entry of its access control list (DACL) may let
+//!   another account read or write it or change its DACL or owner. SYSTEM
+//!   and Administrators may, as they can read every file anyway (as root can
+//!   on Unix). A new key file gets a protected DACL, inheriting nothing from
+//!   its directory, with one entry: full access for the user. A refusal
+//!   names the `icacls` or `takeown` command that fixes it.
+//! - **Other systems** (WASI, say): only "is a regular file" is checked, and
+//!   a new key file gets the access the system gives new files, so keep
+//!   keys in a directory only the user can reach.
 
-use std::fs::{File, Metadata};
+use std::fs::File;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-#[cfg(not(unix))]
+#[cfg(not(any(unix, windows)))]
 mod other;
 #[cfg(unix)]
 mod unix;
+#[cfg(windows)]
+mod windows;
 
-#[cfg(not(unix))]
+#[cfg(not(any(unix, windows)))]
 use other as sys;
 #[cfg(unix)]
 use unix as sys;
+#[cfg(windows)]
+use windows as sys;
 
 /// Why a key file cannot be opened or created. No variant carries file
 /// contents.
@@ -112,8 +128,8 @@ pub enum KeyFileError {
         /// What is there instead, in words ("a directory").
         kind: &'static str,
     },
-    /// The file belongs to another user, who may have planted it to have
-    /// their key used as this user's.
+    /// Unix: the file belongs to another user, who may have planted it to
+    /// have their key used as this user's.
     #[error(
         "key file {path} is owned by user id {owner}, not by the user running this plugin \
          (user id {user}): someone else may have put it there, so it is not used; \
@@ -128,8 +144,8 @@ pub enum KeyFileError {
         /// The (effective) user running the plugin.
         user: u32,
     },
-    /// Group or others may read or write the file: the key may be known to
-    /// others, or replaced by them.
+    /// Unix: group or others may read or write the file: the key may be
+    /// known to others, or replaced by them.
     #[error(
         "key file {path} is accessible by group or others (mode {mode:o}), so it is not used: \
          a private key must be private; restrict it with `chmod 600 {path}`",
@@ -140,6 +156,41 @@ pub enum KeyFileError {
         path: PathBuf,
         /// Its permission bits.
         mode: u32,
+    },
+    /// Windows: the file's owner is another account, which may have
+    /// planted it to have their key used as this user's.
+    #[error(
+        "key file {path} is owned by the account {owner}, not by the user running this plugin \
+         ({user}): someone else may have put it there, so it is not used; \
+         if the key is yours, take ownership with `takeown /F \"{path}\"`, otherwise remove it",
+        path = path.display()
+    )]
+    ForeignOwnerAccount {
+        /// The key file.
+        path: PathBuf,
+        /// The owner's SID (`S-1-5-21-...`).
+        owner: String,
+        /// The SID of the user running the plugin.
+        user: String,
+    },
+    /// Windows: the file's access control list lets other accounts read or
+    /// write it, or change its access control list or owner.
+    #[error(
+        "key file {path} is accessible by other accounts ({others}), so it is not used: \
+         a private key must be private; restrict it to yourself with \
+         `icacls \"{path}\" /inheritance:r /grant:r \"*{user}:F\"`{remove}",
+        path = path.display(),
+        others = others.join(", "),
+        remove = remove_command(path, others)
+    )]
+    ExposedAcl {
+        /// The key file.
+        path: PathBuf,
+        /// The SIDs of the accounts with access, or a description where
+        /// an entry names no SID.
+        others: Vec<String>,
+        /// The SID of the user running the plugin.
+        user: String,
     },
     /// Writing a new key file failed; nothing is left at the key path.
     #[error("cannot create key file {}: {source}", path.display())]
@@ -166,25 +217,27 @@ pub enum Created {
 
 /// Opens the private key file at `path` for reading, after checking that
 /// it is a regular file owned by the user running this process, with no
-/// permission for group or others (mode 0600 or 0400, say). Symbolic links
-/// are followed; the file they lead to is checked.
+/// permission for group or others (mode 0600 or 0400, say, or on Windows
+/// no DACL entry for another account). Symbolic links are followed; the
+/// file they lead to is checked.
 ///
 /// The checks look at the opened file, not at the path again, so a file
 /// swapped in between cannot slip through; a pipe at the path does not
-/// block the open. See the [module documentation](self) for platforms
-/// other than Unix.
+/// block the open. See the [module documentation](self) for what each
+/// system checks.
 pub fn open(path: &Path) -> Result<File, KeyFileError> {
     let file = sys::open_for_reading(path).map_err(|source| read_error(path, source))?;
-    let metadata = file.metadata().map_err(|source| read_error(path, source))?;
-    check_private(path, &metadata)?;
+    check_private(path, &file)?;
     Ok(file)
 }
 
-/// Checks that `metadata` (of the file at `path`, for messages) is that of
-/// a regular file fit to hold a private key: see [`open`]. For plugins that
-/// open key files their own way; check the opened file's metadata
-/// ([`File::metadata`]), not the path's, to leave no window for a swap.
-pub fn check_private(path: &Path, metadata: &Metadata) -> Result<(), KeyFileError> {
+/// Checks that `file` (opened from `path`, named in messages) is a regular
+/// file fit to hold a private key: see [`open`]. For plugins that open key
+/// files their own way; the check is of the open file, not of the path, so
+/// it leaves no window for a swap. On Windows `file` must be open with
+/// read access, which includes the right to read its access control list.
+pub fn check_private(path: &Path, file: &File) -> Result<(), KeyFileError> {
+    let metadata = file.metadata().map_err(|source| read_error(path, source))?;
     let file_type = metadata.file_type();
     if !file_type.is_file() {
         return Err(KeyFileError::NotAFile {
@@ -196,14 +249,15 @@ pub fn check_private(path: &Path, metadata: &Metadata) -> Result<(), KeyFileErro
             },
         });
     }
-    sys::check_owner_and_mode(path, metadata)
+    sys::check_owner_and_access(path, file, &metadata)
 }
 
 /// Creates the key file at `path` holding `contents`, unless something is
 /// already there.
 ///
-/// The contents go to a temporary file in the same directory, created with
-/// mode 0600 on Unix, written and flushed to disk, then linked into place
+/// The contents go to a temporary file in the same directory, created
+/// private (mode 0600 on Unix, a protected owner-only DACL on Windows),
+/// written and flushed to disk, then linked (on Windows, renamed) into place
 /// only if `path` still does not exist. So a reader never sees a partial
 /// key, an existing file (or a dangling symbolic link) is never replaced or
 /// written through, and of any number of processes creating the same key at
@@ -221,7 +275,6 @@ pub fn create_new(path: &Path, contents: &[u8]) -> Result<Created, KeyFileError>
     };
     let mut builder = tempfile::Builder::new();
     builder.prefix(".new-key-").suffix(".tmp");
-    sys::private_permissions(&mut builder);
     // Name the directory that is wrong, not the temporary file's made-up
     // name.
     let in_dir = |source: io::Error| {
@@ -234,7 +287,7 @@ pub fn create_new(path: &Path, contents: &[u8]) -> Result<Created, KeyFileError>
         };
         create_error(io::Error::new(source.kind(), reason))
     };
-    let mut temp = builder.tempfile_in(dir).map_err(in_dir)?;
+    let mut temp = builder.make_in(dir, sys::create_private).map_err(in_dir)?;
     temp.write_all(contents).map_err(create_error)?;
     temp.as_file().sync_all().map_err(create_error)?;
     match temp.persist_noclobber(path) {
@@ -244,6 +297,25 @@ pub fn create_new(path: &Path, contents: &[u8]) -> Result<Created, KeyFileError>
         }
         Err(err) if err.error.kind() == io::ErrorKind::AlreadyExists => Ok(Created::AlreadyExists),
         Err(err) => Err(create_error(err.error)),
+    }
+}
+
+/// The second half of the fix [`KeyFileError::ExposedAcl`] names: removing
+/// the entries of the accounts that have a SID.
+fn remove_command(path: &Path, others: &[String]) -> String {
+    let sids: Vec<String> = others
+        .iter()
+        .filter(|other| other.starts_with("S-"))
+        .map(|sid| format!("\"*{sid}\""))
+        .collect();
+    if sids.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " and `icacls \"{}\" /remove {}`",
+            path.display(),
+            sids.join(" ")
+        )
     }
 }
 

@@ -28,7 +28,7 @@ const P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
     /// The key reference is empty.
-    #[error("empty key reference: use localkms:///absolute/path/key.pem or localkms://relative/path/key.pem")]
+    #[error("empty key reference: use localkms:///absolute/path/key.pem (on Windows localkms:///C:/path/key.pem) or localkms://relative/path/key.pem")]
     EmptyReference,
     /// No file at the path.
     #[error("key file {0} does not exist (createKey creates it, e.g. `cosign generate-key-pair --kms localkms://PATH`)")]
@@ -95,13 +95,55 @@ pub enum Origin {
     CreatedConcurrently,
 }
 
+/// How a system spells file paths, for reading key references.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PathRules {
+    Unix,
+    /// Drive letters, and `\` as well as `/` between names.
+    Windows,
+}
+
+impl PathRules {
+    const HOST: PathRules = if cfg!(windows) {
+        PathRules::Windows
+    } else {
+        PathRules::Unix
+    };
+}
+
 /// The key file a key reference names (a path, relative to the working
 /// directory unless absolute).
 pub fn key_path(key_resource_id: &str) -> Result<PathBuf, KeyFileError> {
+    path_text(PathRules::HOST, key_resource_id).map(PathBuf::from)
+}
+
+/// The path a key reference names under `rules`. On Windows,
+/// `localkms:///C:/keys/k.pem`, the documented `///absolute` form, passes
+/// `/C:/keys/k.pem`: the slash before the drive letter is the URL's, as in
+/// `file:///C:/`, and is dropped (`C:/keys/k.pem` and `C:\keys\k.pem` are
+/// taken as they are). On Unix every reference is a path as it stands.
+fn path_text(rules: PathRules, key_resource_id: &str) -> Result<&str, KeyFileError> {
     if key_resource_id.is_empty() {
         return Err(KeyFileError::EmptyReference);
     }
-    Ok(PathBuf::from(key_resource_id))
+    if rules == PathRules::Windows {
+        if let Some(drive_path) = key_resource_id.strip_prefix('/') {
+            if starts_with_drive(drive_path) {
+                return Ok(drive_path);
+            }
+        }
+    }
+    Ok(key_resource_id)
+}
+
+/// `C:`, alone or followed by a separator.
+fn starts_with_drive(path: &str) -> bool {
+    match path.as_bytes() {
+        [letter, b':', rest @ ..] => {
+            letter.is_ascii_alphabetic() && matches!(rest.first(), None | Some(b'/' | b'\\'))
+        }
+        _ => false,
+    }
 }
 
 /// A private key with its public half. Deriving the public key is a scalar
@@ -296,5 +338,68 @@ fn curve_name(oid: ObjectIdentifier) -> String {
         "1.3.132.0.35" => "P-521".to_owned(),
         "1.3.132.0.10" => "secp256k1".to_owned(),
         other => format!("curve {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn windows(reference: &str) -> &str {
+        path_text(PathRules::Windows, reference).unwrap()
+    }
+
+    fn unix(reference: &str) -> &str {
+        path_text(PathRules::Unix, reference).unwrap()
+    }
+
+    #[test]
+    fn windows_references_with_a_drive_name_the_drive_path() {
+        // localkms:///C:/keys/k.pem, localkms://C:/keys/k.pem,
+        // localkms://C:\keys\k.pem.
+        assert_eq!(windows("/C:/keys/k.pem"), "C:/keys/k.pem");
+        assert_eq!(windows("C:/keys/k.pem"), "C:/keys/k.pem");
+        assert_eq!(windows(r"C:\keys\k.pem"), r"C:\keys\k.pem");
+        assert_eq!(windows(r"/d:\keys\k.pem"), r"d:\keys\k.pem");
+        assert_eq!(windows("/C:"), "C:");
+    }
+
+    #[test]
+    fn other_windows_references_are_taken_as_they_are() {
+        for reference in [
+            "keys/k.pem",
+            r"keys\k.pem",
+            "/keys/k.pem",
+            // A file named "C:k.pem" cannot exist; Windows says so.
+            "/C:k.pem",
+            "/CD:/k.pem",
+            "/1:/k.pem",
+            "//server/share/k.pem",
+            r"\\server\share\k.pem",
+        ] {
+            assert_eq!(windows(reference), reference);
+        }
+    }
+
+    #[test]
+    fn unix_references_are_paths_as_they_stand() {
+        for reference in [
+            "/C:/keys/k.pem",
+            "C:/keys/k.pem",
+            r"C:\keys\k.pem",
+            "/abs/k.pem",
+        ] {
+            assert_eq!(unix(reference), reference);
+        }
+    }
+
+    #[test]
+    fn an_empty_reference_is_refused_on_every_system() {
+        for rules in [PathRules::Unix, PathRules::Windows] {
+            assert!(matches!(
+                path_text(rules, ""),
+                Err(KeyFileError::EmptyReference)
+            ));
+        }
     }
 }

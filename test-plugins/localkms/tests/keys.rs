@@ -73,6 +73,28 @@ fn absolute_and_relative_references_name_the_same_file() {
     );
 }
 
+/// `localkms:///C:/keys/k.pem` (the `///absolute` form), `localkms://C:/keys/k.pem`
+/// and `localkms://C:\keys\k.pem` name one file. Windows only: a Unix path has no
+/// drive (both systems' rules are unit-tested in `src/keyfile.rs`).
+#[cfg(windows)]
+#[test]
+fn references_with_a_drive_name_the_same_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let native = dir.path().join("k.pem").to_str().unwrap().to_owned();
+    assert_eq!(native.as_bytes()[1], b':', "a path with a drive: {native}");
+    let forward = native.replace('\\', "/");
+    let created = create_key(dir.path(), &format!("/{forward}"));
+    let elsewhere = tempfile::tempdir().unwrap();
+    for reference in [format!("/{forward}"), forward, native] {
+        assert_eq!(
+            public_key(elsewhere.path(), &reference).as_deref(),
+            Ok(created.as_str()),
+            "{reference}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
 #[test]
 fn create_key_never_replaces_an_existing_file() {
     let dir = tempfile::tempdir().unwrap();

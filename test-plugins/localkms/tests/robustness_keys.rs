@@ -2,6 +2,11 @@
 //! symbolic links, directories and missing or read-only directories at the
 //! key path, and a sweep of every method over every kind of key file with
 //! diagnostics and faults on, none of which may ever show the private key.
+//!
+//! Unix only: these are modes, owners, symbolic links and read-only
+//! directories; `robustness_keys_windows.rs` has Windows' counterparts
+//! (access control lists, directories and missing directories at the key
+//! path).
 #![cfg(unix)]
 
 mod support;
@@ -12,15 +17,14 @@ use std::process::{Command, Stdio};
 
 use p256::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
 use sigstore_kms_protocol::{
-    CreateKeyArgs, DefaultAlgorithmArgs, HashFunc, InitOptions, MethodArgs, MethodName, MethodResp,
-    PluginArgs, PublicKeyArgs, RpcOptions,
+    CreateKeyArgs, DefaultAlgorithmArgs, HashFunc, InitOptions, MethodArgs, MethodName, PluginArgs,
+    PublicKeyArgs, RpcOptions,
 };
 use support::{
-    digest, p256_verifies, run, run_json, secret_lines, sign_args, signature_of, verify_args, Call,
-    ALGORITHM, PLUGIN, PRIVATE_KEY_MARKER,
+    create, digest, errors_of_every_key_method, every_key_method_refuses, p256_verifies, public,
+    public_pem_of, run_json, secret_lines, sign, sign_args, signature_of, tree, verify_args, Call,
+    ALGORITHM, MESSAGE, PLUGIN, PRIVATE_KEY_MARKER,
 };
-
-const MESSAGE: &[u8] = b"robust message";
 
 /// A P-256 key from a fixed scalar: its PKCS#8 PEM and its public PEM.
 fn p256_key(byte: u8) -> (String, String) {
@@ -37,72 +41,6 @@ fn write_mode(path: &Path, text: &str, mode: u32) {
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
-
-/// Every entry under `dir`, recursively, links not followed: what must stay
-/// the same when a call fails.
-fn tree(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let metadata = std::fs::symlink_metadata(&path).unwrap();
-        out.push(path.clone());
-        if metadata.is_dir() {
-            out.extend(tree(&path));
-        }
-    }
-    out.sort();
-    out
-}
-
-fn create(dir: &Path, key_ref: &str) -> Call {
-    run(
-        dir,
-        key_ref,
-        MethodArgs::CreateKey(CreateKeyArgs::new(ALGORITHM, None)),
-        b"",
-    )
-}
-
-fn public(dir: &Path, key_ref: &str) -> Call {
-    run(
-        dir,
-        key_ref,
-        MethodArgs::PublicKey(PublicKeyArgs::new(RpcOptions::go_defaults())),
-        b"",
-    )
-}
-
-fn sign(dir: &Path, key_ref: &str) -> Call {
-    run(dir, key_ref, sign_args(None, None), MESSAGE)
-}
-
-fn public_pem_of(call: &Call, method: MethodName) -> String {
-    let pem = match call.success(method) {
-        MethodResp::CreateKey(key) => key.public_key_pem,
-        MethodResp::PublicKey(key) => key.public_key_pem,
-        other => panic!("{other:?}"),
-    };
-    String::from_utf8(pem).unwrap()
-}
-
-fn verify(dir: &Path, key_ref: &str) -> Call {
-    run(
-        dir,
-        key_ref,
-        verify_args(vec![0x30, 0x06, 2, 1, 1, 2, 1, 1], None, None),
-        MESSAGE,
-    )
-}
-
-/// The error of every method that uses the key, createKey included.
-fn errors_of_every_key_method(dir: &Path, key_ref: &str) -> Vec<String> {
-    vec![
-        create(dir, key_ref).error(MethodName::CreateKey),
-        public(dir, key_ref).error(MethodName::PublicKey),
-        sign(dir, key_ref).error(MethodName::SignMessage),
-        verify(dir, key_ref).error(MethodName::VerifySignature),
-    ]
 }
 
 /// As OpenSSH refuses such private keys: a key others can read may be
@@ -262,18 +200,7 @@ fn a_directory_at_the_key_path_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("key.pem")).unwrap();
     symlink("key.pem", dir.path().join("dirlink.pem")).unwrap();
-    let before = tree(dir.path());
-    for key_ref in ["key.pem", "key.pem/", "dirlink.pem"] {
-        let expected = format!("cannot read key file {key_ref}: ");
-        for message in [
-            create(dir.path(), key_ref).error(MethodName::CreateKey),
-            public(dir.path(), key_ref).error(MethodName::PublicKey),
-            sign(dir.path(), key_ref).error(MethodName::SignMessage),
-        ] {
-            assert!(message.starts_with(&expected), "{key_ref}: {message}");
-        }
-    }
-    assert_eq!(tree(dir.path()), before, "nothing written in or beside it");
+    every_key_method_refuses(dir.path(), &["key.pem", "key.pem/", "dirlink.pem"], "");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use std::fs::{File, FileType, Metadata, OpenOptions};
 use std::io;
-use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::Path;
 
 use super::KeyFileError;
@@ -30,7 +30,11 @@ pub(super) fn special_file_kind(file_type: &FileType) -> &'static str {
 }
 
 /// As OpenSSH checks private keys: the user's own, no access for others.
-pub(super) fn check_owner_and_mode(path: &Path, metadata: &Metadata) -> Result<(), KeyFileError> {
+pub(super) fn check_owner_and_access(
+    path: &Path,
+    _file: &File,
+    metadata: &Metadata,
+) -> Result<(), KeyFileError> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let user = unsafe { libc::geteuid() };
     if metadata.uid() != user {
@@ -50,8 +54,15 @@ pub(super) fn check_owner_and_mode(path: &Path, metadata: &Metadata) -> Result<(
     Ok(())
 }
 
-pub(super) fn private_permissions(builder: &mut tempfile::Builder<'_, '_>) {
-    builder.permissions(std::fs::Permissions::from_mode(0o600));
+/// Creates `path`, which must not exist, with mode 0600 (which no umask
+/// widens).
+pub(super) fn create_private(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
 }
 
 /// Makes the new directory entry durable. Best effort: the key is already
