@@ -13,10 +13,12 @@ fmt-check:
 
 clippy:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy -p sigstore-kms-client --features tokio --all-targets --locked -- -D warnings
 
 unit-test:
 	$(CARGO) build --workspace --locked
 	$(CARGO) test --workspace --locked
+	$(CARGO) test -p sigstore-kms-client --features tokio --locked --test asynchronous
 
 ## test-signer-program: the conformance suite against localkms, with a key in
 ## a fresh temporary directory

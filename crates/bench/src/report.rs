@@ -371,7 +371,7 @@ const BUILDS: [&str; 2] = ["dynamic", "static"];
 
 struct Calls {
     text: String,
-    /// Per-call ratios, [op][build]: Rust host + localkms over the floor, and
+    /// Per-call ratios, `[op][build]`: Rust host + localkms over the floor, and
     /// over the Go host + Go plugin, for publicKey and sign-digest.
     floor_ratio: [[Option<f64>; 2]; 2],
     go_ratio: [[Option<f64>; 2]; 2],

@@ -198,7 +198,7 @@ impl Client {
 
     /// The algorithm `create_key` uses when the caller has no preference.
     pub fn default_algorithm(&self, options: &CallOptions) -> Result<String, Error> {
-        let args = MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs {});
+        let args = MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs::new());
         let deadline = self.deadline(options);
         match self.run(
             MethodName::DefaultAlgorithm,
@@ -213,7 +213,7 @@ impl Client {
 
     /// Every algorithm `create_key` accepts.
     pub fn supported_algorithms(&self, options: &CallOptions) -> Result<Vec<String>, Error> {
-        let args = MethodArgs::SupportedAlgorithms(SupportedAlgorithmsArgs {});
+        let args = MethodArgs::SupportedAlgorithms(SupportedAlgorithmsArgs::new());
         let deadline = self.deadline(options);
         match self.run(
             MethodName::SupportedAlgorithms,
@@ -312,7 +312,7 @@ impl Client {
         }
     }
 
-    fn deadline(&self, options: &CallOptions) -> Option<SystemTime> {
+    pub(crate) fn deadline(&self, options: &CallOptions) -> Option<SystemTime> {
         options.resolve_deadline(self.inner.default_timeout)
     }
 
@@ -323,11 +323,31 @@ impl Client {
         deadline: Option<SystemTime>,
         message: Option<R>,
     ) -> Result<MethodResp, Error> {
+        let (json, deadline) = self.prepare(args, deadline)?;
+        let started = Instant::now();
+        let result = process::call(
+            &self.inner.settings,
+            &self.inner.executable,
+            method,
+            &json,
+            deadline,
+            message,
+        );
+        log_call(&self.inner.executable, method, started.elapsed(), &result);
+        result
+    }
+
+    /// `argv[2]` of a call, and its deadline on the monotonic clock.
+    pub(crate) fn prepare(
+        &self,
+        args: MethodArgs,
+        deadline: Option<SystemTime>,
+    ) -> Result<(String, Option<Instant>), Error> {
         let json = PluginArgs::new(self.inner.init_options.clone(), args)
             .to_json()
             .map_err(Error::Encoding)?;
         let json = discovery::plugin_argument(&self.inner.executable, json);
-        // A deadline already past becomes "now", which `call` refuses.
+        // A deadline already past becomes "now", which a call refuses.
         let deadline = deadline.map(|deadline| {
             let now = Instant::now();
             match deadline.duration_since(SystemTime::now()) {
@@ -337,17 +357,19 @@ impl Client {
                 Err(_) => now,
             }
         });
-        process::call(
-            &self.inner.settings,
-            &self.inner.executable,
-            method,
-            &json,
-            deadline,
-            message,
-        )
+        Ok((json, deadline))
     }
 
-    fn public_key_from(&self, method: MethodName, pem: &[u8]) -> Result<PublicKey, Error> {
+    #[cfg(feature = "tokio")]
+    pub(crate) fn settings(&self) -> &ProcessSettings {
+        &self.inner.settings
+    }
+
+    pub(crate) fn public_key_from(
+        &self,
+        method: MethodName,
+        pem: &[u8],
+    ) -> Result<PublicKey, Error> {
         PublicKey::from_pem(pem).map_err(|problem| Error::Response {
             method,
             executable: self.inner.executable.display().to_string(),
@@ -357,7 +379,7 @@ impl Client {
 
     /// `PluginResp::parse` answers with the method asked for, so this only
     /// guards against a change there.
-    fn mismatched(&self, method: MethodName, response: MethodResp) -> Error {
+    pub(crate) fn mismatched(&self, method: MethodName, response: MethodResp) -> Error {
         Error::Response {
             method,
             executable: self.inner.executable.display().to_string(),
@@ -369,7 +391,7 @@ impl Client {
 /// `rpcOptions` of one call. As in the Go host, they come from the call's
 /// own options only; what the client was loaded with travels in
 /// `initOptions`.
-fn rpc_options(options: &CallOptions, deadline: Option<SystemTime>) -> RpcOptions {
+pub(crate) fn rpc_options(options: &CallOptions, deadline: Option<SystemTime>) -> RpcOptions {
     let mut rpc = RpcOptions::go_defaults();
     rpc.ctx_deadline = deadline.map(OffsetDateTime::from);
     if let Some(key_version) = &options.key_version {
@@ -381,9 +403,29 @@ fn rpc_options(options: &CallOptions, deadline: Option<SystemTime>) -> RpcOption
     rpc
 }
 
-fn message_options(options: &CallOptions) -> MessageOptions {
-    MessageOptions {
-        digest: options.digest.clone().filter(|digest| !digest.is_empty()),
-        hash_func: options.hash_func,
-    }
+pub(crate) fn message_options(options: &CallOptions) -> MessageOptions {
+    MessageOptions::new(
+        options.digest.clone().filter(|digest| !digest.is_empty()),
+        options.hash_func,
+    )
+}
+
+/// The debug event of one call: which plugin, which method, how long, and
+/// how it ended. Never the arguments, the message, the plugin's answer, its
+/// error text or its stderr: any of them may hold what a log must not.
+pub(crate) fn log_call(
+    executable: &Path,
+    method: MethodName,
+    elapsed: Duration,
+    result: &Result<MethodResp, Error>,
+) {
+    let outcome = match result {
+        Ok(_) => "ok",
+        Err(error) => error.kind(),
+    };
+    log::debug!(
+        "plugin {} {method}: {outcome} after {:.1} ms",
+        executable.display(),
+        elapsed.as_secs_f64() * 1000.0
+    );
 }

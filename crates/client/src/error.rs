@@ -163,6 +163,28 @@ fn stderr_suffix(stderr: &Option<String>) -> String {
     }
 }
 
+impl Error {
+    /// A few words naming the kind of failure, free of anything the
+    /// plugin, the key reference or the message supplied: what the debug
+    /// log records for a failed call.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Error::InvalidKeyReference { .. } => "invalid key reference",
+            Error::InvalidPluginName { .. } => "invalid plugin name",
+            Error::PluginNotFound { .. } => "plugin not found",
+            Error::Plugin { .. } => "plugin error",
+            Error::DeadlineExceeded { .. } => "deadline exceeded",
+            Error::Interrupted { .. } => "interrupted",
+            Error::Execution { .. } => "execution failure",
+            Error::Response { .. } => "malformed response",
+            Error::Message(_) => "message read error",
+            Error::Io { .. } => "I/O error",
+            Error::Encoding(_) => "argument encoding error",
+            Error::Key(_) => "key error",
+        }
+    }
+}
+
 /// How a plugin run failed to produce an answer.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

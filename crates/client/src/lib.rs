@@ -24,7 +24,7 @@
 //! client.verify_signature(&signature, std::fs::File::open("release.tar.gz")?, &options)?;
 //!
 //! // Or use the key through RustCrypto's traits.
-//! let signer = PluginSigner::new(client)?;
+//! let signer = PluginSigner::<p256::NistP256>::new(client)?;
 //! let signature: p256::ecdsa::Signature = signer.try_sign(b"hello")?;
 //! # let _ = signature;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -58,6 +58,9 @@
 //! - no zombie, no helper thread and no descriptor outlives a call, even
 //!   when a process the plugin left in another session holds its pipes.
 //!
+//! With the `tokio` feature, `AsyncClient` makes the same calls as
+//! futures; dropping one kills its plugin.
+//!
 //! A call without a deadline (per call or [`ClientBuilder::default_timeout`])
 //! waits as long as the plugin runs. The message reader passed to sign and
 //! verify must not block forever: the call waits for it, even past the
@@ -70,6 +73,8 @@
 //! other text from a plugin (an algorithm name, say) through [`Escaped`].
 #![deny(missing_docs)]
 
+#[cfg(feature = "tokio")]
+mod asynchronous;
 mod client;
 mod discovery;
 mod error;
@@ -79,6 +84,8 @@ mod process;
 mod public_key;
 mod signer;
 
+#[cfg(feature = "tokio")]
+pub use asynchronous::AsyncClient;
 pub use client::{Client, ClientBuilder, DEFAULT_EXIT_GRACE, DEFAULT_STDOUT_LIMIT};
 pub use discovery::{
     find_plugin, is_executable_file, parse_key_reference, plugin_file_name, plugin_name_of,
@@ -89,12 +96,12 @@ pub use escape::Escaped;
 pub use options::{CallOptions, StderrMode};
 pub use process::end_plugins;
 pub use public_key::{KeyAlgorithm, KeyError, PublicKey};
-pub use signer::PluginSigner;
+pub use signer::{KeyType, MalformedSignatureError, PluginSigner, PrehashLengthError, RsaPkcs1v15};
 
 pub use sigstore_kms_protocol::{HashFunc, MethodName};
 
-/// The repository README's examples (a complete plugin, a host), compiled
-/// so they cannot drift from the API.
+/// This crate's README examples, compiled so they cannot drift from the
+/// API (the README is part of the package).
 #[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
+#[doc = include_str!("../README.md")]
 struct ReadmeExamples;

@@ -52,7 +52,7 @@ pub(crate) struct ProcessSettings {
     pub exit_grace: Duration,
 }
 
-enum Outcome {
+pub(crate) enum Outcome {
     Finished(ExitStatus),
     DeadlineExceeded,
     StdoutOverflow,
@@ -85,21 +85,7 @@ pub(crate) fn call<R: Read + Send>(
         });
     }
 
-    let mut command = Command::new(executable);
-    command
-        .arg(PROTOCOL_VERSION)
-        .arg(args_json)
-        .stdin(if message.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(match settings.stderr {
-            StderrMode::Inherit => Stdio::inherit(),
-            StderrMode::Discard => Stdio::null(),
-            StderrMode::Capture(_) => Stdio::piped(),
-        });
+    let mut command = command(settings, executable, args_json, message.is_some());
     let mut plugin = sys::Plugin::spawn(&mut command).map_err(|source| Error::Io {
         action: format!("cannot start plugin `{}`", exe_name()),
         source,
@@ -115,12 +101,38 @@ pub(crate) fn call<R: Read + Send>(
     answer(settings, executable, method, supervised)
 }
 
+/// The command of one call: `executable v1 args_json`, stdin piped when a
+/// message is streamed, stdout piped, stderr as `settings` say.
+pub(crate) fn command(
+    settings: &ProcessSettings,
+    executable: &Path,
+    args_json: &str,
+    streams_message: bool,
+) -> Command {
+    let mut command = Command::new(executable);
+    command
+        .arg(PROTOCOL_VERSION)
+        .arg(args_json)
+        .stdin(if streams_message {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(match settings.stderr {
+            StderrMode::Inherit => Stdio::inherit(),
+            StderrMode::Discard => Stdio::null(),
+            StderrMode::Capture(_) => Stdio::piped(),
+        });
+    command
+}
+
 /// How a call's process ended, with what it wrote.
-struct Supervised {
-    outcome: Outcome,
-    stdout: Vec<u8>,
+pub(crate) struct Supervised {
+    pub(crate) outcome: Outcome,
+    pub(crate) stdout: Vec<u8>,
     /// The tail of stderr, when captured.
-    stderr: Option<Vec<u8>>,
+    pub(crate) stderr: Option<Vec<u8>>,
 }
 
 /// Supervises the call from the caller's thread, with one helper thread
@@ -320,7 +332,7 @@ fn feed_stdin<R: Read>(
 }
 
 /// The call's result, from how its process ended and what it wrote.
-fn answer(
+pub(crate) fn answer(
     settings: &ProcessSettings,
     executable: &Path,
     method: MethodName,
@@ -368,9 +380,9 @@ fn answer(
     if output.iter().all(u8::is_ascii_whitespace) {
         return Err(failed(ExecutionFailure::EmptyOutput { status }));
     }
-    match PluginResp::parse(&output, method) {
-        Ok(PluginResp::Success(response)) => Ok(response),
-        Ok(PluginResp::Error(message)) => Err(Error::Plugin { method, message }),
+    match PluginResp::parse(&output, method).map(PluginResp::into_result) {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(message)) => Err(Error::Plugin { method, message }),
         Err(ResponseError::NotJsonObject(source)) => {
             Err(failed(ExecutionFailure::UnparseableOutput {
                 status,

@@ -70,6 +70,14 @@ pub enum KeyError {
     /// Local verification is not available for this kind of key.
     #[error("local verification of {0} signatures is not supported")]
     UnsupportedAlgorithm(KeyAlgorithm),
+    /// The key is not of the type asked for.
+    #[error("the key is {found}, not the {expected} key asked for")]
+    WrongKeyType {
+        /// The key's algorithm.
+        found: KeyAlgorithm,
+        /// The key type asked for, e.g. `ECDSA P-384`.
+        expected: &'static str,
+    },
     /// This hash function cannot be used with this key.
     #[error("{hash} cannot be used with a {algorithm} key")]
     UnsupportedHash {
@@ -167,6 +175,7 @@ impl PublicKey {
         match key.algorithm {
             KeyAlgorithm::EcdsaP256 => drop(key.p256_verifying_key()?),
             KeyAlgorithm::EcdsaP384 => drop(key.p384_verifying_key()?),
+            KeyAlgorithm::EcdsaP521 => drop(key.p521_verifying_key()?),
             _ => {}
         }
         Ok(key)
@@ -190,30 +199,53 @@ impl PublicKey {
 
     /// The key as a `p256` ECDSA verifying key.
     pub fn p256_verifying_key(&self) -> Result<p256::ecdsa::VerifyingKey, KeyError> {
-        self.expect(KeyAlgorithm::EcdsaP256)?;
-        p256::ecdsa::VerifyingKey::from_public_key_der(&self.der)
-            .map_err(|e| KeyError::Invalid(e.to_string()))
+        self.expect_key_type(KeyAlgorithm::EcdsaP256, "ECDSA P-256")?;
+        self.ecdsa_verifying_key()
     }
 
     /// The key as a `p384` ECDSA verifying key.
     pub fn p384_verifying_key(&self) -> Result<p384::ecdsa::VerifyingKey, KeyError> {
-        self.expect(KeyAlgorithm::EcdsaP384)?;
-        p384::ecdsa::VerifyingKey::from_public_key_der(&self.der)
-            .map_err(|e| KeyError::Invalid(e.to_string()))
+        self.expect_key_type(KeyAlgorithm::EcdsaP384, "ECDSA P-384")?;
+        self.ecdsa_verifying_key()
     }
 
-    fn expect(&self, algorithm: KeyAlgorithm) -> Result<(), KeyError> {
+    /// The key as a `p521` ECDSA verifying key.
+    pub fn p521_verifying_key(&self) -> Result<p521::ecdsa::VerifyingKey, KeyError> {
+        self.expect_key_type(KeyAlgorithm::EcdsaP521, "ECDSA P-521")?;
+        self.ecdsa_verifying_key()
+    }
+
+    /// The key as an `rsa` public key (any size).
+    pub(crate) fn rsa_public_key(&self) -> Result<rsa::PublicKey, KeyError> {
+        rsa::PublicKey::from_public_key_der(&self.der).map_err(|e| KeyError::Invalid(e.to_string()))
+    }
+
+    /// Decodes the DER once the caller has checked the algorithm.
+    pub(crate) fn ecdsa_verifying_key<V: DecodePublicKey>(&self) -> Result<V, KeyError> {
+        V::from_public_key_der(&self.der).map_err(|e| KeyError::Invalid(e.to_string()))
+    }
+
+    /// [`KeyError::WrongKeyType`] unless the key is `algorithm`, named
+    /// `name` in the error.
+    pub(crate) fn expect_key_type(
+        &self,
+        algorithm: KeyAlgorithm,
+        name: &'static str,
+    ) -> Result<(), KeyError> {
         if self.algorithm == algorithm {
             Ok(())
         } else {
-            Err(KeyError::UnsupportedAlgorithm(self.algorithm.clone()))
+            Err(KeyError::WrongKeyType {
+                found: self.algorithm.clone(),
+                expected: name,
+            })
         }
     }
 
     /// Verifies `signature` over the message read from `message`, hashed
     /// with `hash` as it is read (constant memory, whatever its size).
     ///
-    /// ECDSA P-256 and P-384 signatures are ASN.1 DER; RSA signatures are
+    /// ECDSA P-256, P-384 and P-521 signatures are ASN.1 DER; RSA signatures are
     /// PKCS #1 v1.5. `hash` is one of SHA-224, SHA-256, SHA-384, SHA-512.
     pub fn verify(
         &self,
@@ -270,6 +302,13 @@ impl PublicKey {
                     .verify_prehash(digest, &signature)
                     .map_err(|_| KeyError::BadSignature)
             }
+            KeyAlgorithm::EcdsaP521 => {
+                let signature = p521::ecdsa::Signature::from_der(signature)
+                    .map_err(|_| KeyError::BadSignature)?;
+                self.p521_verifying_key()?
+                    .verify_prehash(digest, &signature)
+                    .map_err(|_| KeyError::BadSignature)
+            }
             KeyAlgorithm::Rsa { .. } => {
                 let scheme = match hash {
                     HashFunc::SHA224 => rsa::Pkcs1v15Sign::new::<Sha224>(),
@@ -277,8 +316,7 @@ impl PublicKey {
                     HashFunc::SHA384 => rsa::Pkcs1v15Sign::new::<Sha384>(),
                     _ => rsa::Pkcs1v15Sign::new::<Sha512>(),
                 };
-                rsa::PublicKey::from_public_key_der(&self.der)
-                    .map_err(|e| KeyError::Invalid(e.to_string()))?
+                self.rsa_public_key()?
                     .verify(scheme, digest, signature)
                     .map_err(|_| KeyError::BadSignature)
             }
@@ -288,7 +326,10 @@ impl PublicKey {
 
     fn check_supported(&self) -> Result<(), KeyError> {
         match self.algorithm {
-            KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 | KeyAlgorithm::Rsa { .. } => Ok(()),
+            KeyAlgorithm::EcdsaP256
+            | KeyAlgorithm::EcdsaP384
+            | KeyAlgorithm::EcdsaP521
+            | KeyAlgorithm::Rsa { .. } => Ok(()),
             _ => Err(KeyError::UnsupportedAlgorithm(self.algorithm.clone())),
         }
     }

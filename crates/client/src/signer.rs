@@ -1,33 +1,56 @@
-//! A plugin key as a RustCrypto ECDSA P-256 signer.
+//! Plugin keys as RustCrypto signers: one type, generic over the key type.
 
-use p256::ecdsa::{DerSignature, Signature, VerifyingKey};
-use sha2::{Digest, Sha256};
-use signature::hazmat::PrehashSigner;
-use signature::{DigestSigner, Keypair, Signer};
+use std::fmt;
+use std::marker::PhantomData;
 
 use sigstore_kms_protocol::HashFunc;
 
-use crate::{CallOptions, Client, Error, PublicKey};
+use crate::{CallOptions, Client, Error, KeyError, PublicKey};
 
-/// An ECDSA P-256 key held by a plugin, usable wherever RustCrypto's
-/// `signature` traits are: [`Keypair`], [`PrehashSigner`], [`DigestSigner`]
-/// (SHA-256) and [`Signer`], for both fixed-size [`Signature`] and
-/// [`DerSignature`].
+mod ecdsa;
+mod rsa;
+
+/// A key held by a plugin, usable wherever RustCrypto's `signature` traits
+/// are: [`Keypair`](signature::Keypair),
+/// [`PrehashSigner`](signature::hazmat::PrehashSigner),
+/// [`DigestSigner`](signature::DigestSigner), [`Signer`](signature::Signer),
+/// and [`SignatureAlgorithmIdentifier`](spki::SignatureAlgorithmIdentifier),
+/// so that x509-cert's `CertificateBuilder` and `RequestBuilder` sign with
+/// it directly.
 ///
-/// The public key is fetched once, when the signer is built, so a missing or
-/// unsuitable key fails there. Messages are hashed locally with SHA-256;
-/// only the digest goes to the plugin. Call failures surface as
+/// `K` is the key type:
+///
+/// | `K` | signatures | [`Signer`](signature::Signer) hashes with |
+/// |---|---|---|
+/// | [`p256::NistP256`] | [`p256::ecdsa::Signature`], [`p256::ecdsa::DerSignature`] | SHA-256 |
+/// | [`p384::NistP384`] | [`p384::ecdsa::Signature`], [`p384::ecdsa::DerSignature`] | SHA-384 |
+/// | [`p521::NistP521`] | [`p521::ecdsa::Signature`], [`p521::ecdsa::DerSignature`] | SHA-512 |
+/// | [`RsaPkcs1v15<D>`] | [`rsa::pkcs1v15::Signature`](::rsa::pkcs1v15::Signature) (PKCS #1 v1.5) | `D`: SHA-256, SHA-384 or SHA-512 |
+///
+/// The public key is fetched once, when the signer is built, so a missing
+/// key, or a key of another type than `K`, fails there. Messages are hashed
+/// locally; only the digest goes to the plugin. Call failures surface as
 /// [`signature::Error`] whose source is the [`Error`].
-#[derive(Clone, Debug)]
-pub struct PluginSigner {
+///
+/// ```no_run
+/// use signature::{Keypair, Signer};
+/// use sigstore_kms_client::{Client, PluginSigner};
+///
+/// let client = Client::builder().load("hsm://token=ci;object=release")?;
+/// let signer = PluginSigner::<p384::NistP384>::new(client)?;
+/// let signature: p384::ecdsa::DerSignature = signer.try_sign(b"hello")?;
+/// # let _ = (signature, signer.verifying_key());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct PluginSigner<K: KeyType> {
     client: Client,
     options: CallOptions,
     public_key: PublicKey,
-    verifying_key: VerifyingKey,
+    verifying_key: K::VerifyingKey,
 }
 
-impl PluginSigner {
-    /// Fetches the key's public half and checks that it is ECDSA P-256.
+impl<K: KeyType> PluginSigner<K> {
+    /// Fetches the key's public half and checks that it is of type `K`.
     pub fn new(client: Client) -> Result<Self, Error> {
         Self::with_options(client, CallOptions::new())
     }
@@ -37,7 +60,7 @@ impl PluginSigner {
     /// function set in `options` is ignored: each signature sets its own.
     pub fn with_options(client: Client, options: CallOptions) -> Result<Self, Error> {
         let public_key = client.public_key(&options)?;
-        let verifying_key = public_key.p256_verifying_key()?;
+        let verifying_key = K::verifying_key(&public_key)?;
         Ok(PluginSigner {
             client,
             options,
@@ -56,71 +79,117 @@ impl PluginSigner {
         &self.client
     }
 
-    fn sign_prehash(&self, prehash: &[u8]) -> Result<Signature, signature::Error> {
-        let hash_func = match prehash.len() {
-            32 => HashFunc::SHA256,
-            48 => HashFunc::SHA384,
-            64 => HashFunc::SHA512,
-            _ => return Err(signature::Error::new()),
-        };
-        let der = self
+    /// The plugin's signature over `digest`, computed with `hash_func`, as
+    /// `decode` reads it; one it cannot read is a [`MalformedSignatureError`].
+    fn sign_digest<S>(
+        &self,
+        digest: &[u8],
+        hash_func: HashFunc,
+        decode: impl FnOnce(&[u8]) -> Result<S, signature::Error>,
+    ) -> Result<S, signature::Error> {
+        let signature = self
             .client
-            .sign_digest(prehash, hash_func, &self.options)
+            .sign_digest(digest, hash_func, &self.options)
             .map_err(signature::Error::from_source)?;
-        Signature::from_der(&der)
+        decode(&signature).map_err(|_| {
+            signature::Error::from_source(MalformedSignatureError {
+                expected: K::SIGNATURE,
+                length: signature.len(),
+            })
+        })
     }
 }
 
-impl Keypair for PluginSigner {
-    type VerifyingKey = VerifyingKey;
-
-    fn verifying_key(&self) -> VerifyingKey {
-        self.verifying_key
+impl<K: KeyType> Clone for PluginSigner<K> {
+    fn clone(&self) -> Self {
+        PluginSigner {
+            client: self.client.clone(),
+            options: self.options.clone(),
+            public_key: self.public_key.clone(),
+            verifying_key: self.verifying_key.clone(),
+        }
     }
 }
 
-impl PrehashSigner<Signature> for PluginSigner {
-    fn sign_prehash(&self, prehash: &[u8]) -> Result<Signature, signature::Error> {
-        PluginSigner::sign_prehash(self, prehash)
+impl<K: KeyType> fmt::Debug for PluginSigner<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PluginSigner")
+            .field("key_type", &K::NAME)
+            .field("client", &self.client)
+            .field("public_key", &self.public_key)
+            .finish_non_exhaustive()
     }
 }
 
-impl PrehashSigner<DerSignature> for PluginSigner {
-    fn sign_prehash(&self, prehash: &[u8]) -> Result<DerSignature, signature::Error> {
-        PluginSigner::sign_prehash(self, prehash).map(|signature| signature.to_der())
+impl<K: KeyType> signature::Keypair for PluginSigner<K> {
+    type VerifyingKey = K::VerifyingKey;
+
+    fn verifying_key(&self) -> K::VerifyingKey {
+        self.verifying_key.clone()
     }
 }
 
-impl DigestSigner<Sha256, Signature> for PluginSigner {
-    fn try_sign_digest<F: Fn(&mut Sha256) -> Result<(), signature::Error>>(
-        &self,
-        update: F,
-    ) -> Result<Signature, signature::Error> {
-        let mut digest = Sha256::new();
-        update(&mut digest)?;
-        PluginSigner::sign_prehash(self, &digest.finalize())
-    }
+/// A key type a [`PluginSigner`] signs with: [`p256::NistP256`],
+/// [`p384::NistP384`], [`p521::NistP521`] or [`RsaPkcs1v15`]. Sealed.
+pub trait KeyType: sealed::Sealed {
+    /// The key type's name in messages, e.g. `ECDSA P-384`.
+    const NAME: &'static str;
+
+    /// What its plugin signatures are, in messages.
+    const SIGNATURE: &'static str;
+
+    /// The RustCrypto verifying key of this key type.
+    type VerifyingKey: Clone + fmt::Debug;
+
+    /// The plugin's public key as this type's verifying key, or
+    /// [`KeyError::WrongKeyType`].
+    fn verifying_key(public_key: &PublicKey) -> Result<Self::VerifyingKey, KeyError>;
 }
 
-impl DigestSigner<Sha256, DerSignature> for PluginSigner {
-    fn try_sign_digest<F: Fn(&mut Sha256) -> Result<(), signature::Error>>(
-        &self,
-        update: F,
-    ) -> Result<DerSignature, signature::Error> {
-        let mut digest = Sha256::new();
-        update(&mut digest)?;
-        PrehashSigner::<DerSignature>::sign_prehash(self, &digest.finalize())
-    }
+/// RSA PKCS #1 v1.5 signatures over digests computed with `D`
+/// ([`sha2::Sha256`], [`sha2::Sha384`] or [`sha2::Sha512`]), as a
+/// [`PluginSigner`] key type. Never constructed: it only names the type.
+pub struct RsaPkcs1v15<D>(PhantomData<fn() -> D>);
+
+/// The prehash given to a [`PluginSigner`] has a length no hash function
+/// the signer can name to the plugin has: the source of the
+/// [`signature::Error`] in that case.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "a {length}-byte prehash is not {expected}: sign the digest of a hash function the key takes"
+)]
+pub struct PrehashLengthError {
+    /// The prehash's length in bytes.
+    pub length: usize,
+    /// What the key takes, e.g. `a SHA-256 digest (32 bytes)`.
+    pub expected: &'static str,
 }
 
-impl Signer<Signature> for PluginSigner {
-    fn try_sign(&self, message: &[u8]) -> Result<Signature, signature::Error> {
-        PluginSigner::sign_prehash(self, &Sha256::digest(message))
-    }
+/// The plugin answered with bytes that are no signature of the key's type:
+/// the source of the [`signature::Error`] in that case.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the plugin's {length}-byte answer is not {expected}")]
+pub struct MalformedSignatureError {
+    /// What a signature of the key's type is, e.g. `an ASN.1 DER ECDSA
+    /// P-256 signature`.
+    pub expected: &'static str,
+    /// The length of what the plugin sent.
+    pub length: usize,
 }
 
-impl Signer<DerSignature> for PluginSigner {
-    fn try_sign(&self, message: &[u8]) -> Result<DerSignature, signature::Error> {
-        PrehashSigner::<DerSignature>::sign_prehash(self, &Sha256::digest(message))
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// The hash function of an ECDSA prehash, from its length.
+fn ecdsa_hash_func(prehash: &[u8]) -> Result<HashFunc, signature::Error> {
+    match prehash.len() {
+        32 => Ok(HashFunc::SHA256),
+        48 => Ok(HashFunc::SHA384),
+        64 => Ok(HashFunc::SHA512),
+        length => Err(signature::Error::from_source(PrehashLengthError {
+            length,
+            expected: "a SHA-256, SHA-384 or SHA-512 digest (32, 48 or 64 bytes)",
+        })),
     }
 }

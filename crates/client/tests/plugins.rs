@@ -598,7 +598,10 @@ fn captured_stderr_keeps_only_the_tail() {
 fn clones_are_usable_from_many_threads_at_once() {
     fn assert_send_sync<T: Send + Sync + Clone>() {}
     assert_send_sync::<Client>();
-    assert_send_sync::<sigstore_kms_client::PluginSigner>();
+    assert_send_sync::<sigstore_kms_client::PluginSigner<p256::NistP256>>();
+    assert_send_sync::<
+        sigstore_kms_client::PluginSigner<sigstore_kms_client::RsaPkcs1v15<sha2::Sha256>>,
+    >();
 
     let plugins = Plugins::new();
     let client = plugins.client(&format!("cat > /dev/null; {}", answer(SIGN_OK)));
@@ -623,7 +626,9 @@ mod signer {
     use p256::ecdsa::signature::{DigestSigner, Keypair, Signer, Verifier};
     use p256::ecdsa::{DerSignature, Signature};
     use sha2::{Digest, Sha256};
-    use sigstore_kms_client::PluginSigner;
+    use sigstore_kms_client::{KeyError, PrehashLengthError};
+
+    type PluginSigner = sigstore_kms_client::PluginSigner<p256::NistP256>;
 
     const MESSAGE: &[u8] = b"sign me";
 
@@ -689,8 +694,22 @@ esac"#,
     fn signer_failures_carry_the_client_error() {
         let plugins = Plugins::new();
         let signer = PluginSigner::new(signing_plugin(&plugins, b"not a signature")).unwrap();
-        assert!(Signer::<Signature>::try_sign(&signer, MESSAGE).is_err());
-        assert!(PrehashSigner::<Signature>::sign_prehash(&signer, &[0; 20]).is_err());
+        let err = Signer::<Signature>::try_sign(&signer, MESSAGE).unwrap_err();
+        let source = std::error::Error::source(&err).expect("a source");
+        assert_eq!(
+            source.to_string(),
+            "the plugin's 15-byte answer is not an ASN.1 DER ECDSA P-256 signature"
+        );
+        let err = PrehashSigner::<Signature>::sign_prehash(&signer, &[0; 20]).unwrap_err();
+        let source = std::error::Error::source(&err).expect("a source");
+        assert_eq!(
+            source
+                .downcast_ref::<PrehashLengthError>()
+                .map(|e| e.length),
+            Some(20),
+            "{source}"
+        );
+        assert!(source.to_string().contains("20-byte prehash"), "{source}");
 
         let plugins = Plugins::new();
         let client = plugins.client(&format!(
@@ -725,7 +744,21 @@ esac"#,
             b64(&rsa)
         )));
         let err = PluginSigner::new(client).unwrap_err();
-        assert!(matches!(err, Error::Key(_)), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                Error::Key(KeyError::WrongKeyType {
+                    found: KeyAlgorithm::Rsa { bits: 2048 },
+                    expected: "ECDSA P-256",
+                })
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .contains("the key is RSA 2048, not the ECDSA P-256 key asked for"),
+            "{err}"
+        );
 
         let plugins = Plugins::new();
         let client = plugins.client(&answer(r#"{"errorMessage":"no such key"}"#));

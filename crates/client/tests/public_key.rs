@@ -51,7 +51,10 @@ fn p256_key_names_converts_and_round_trips() {
     );
     assert!(matches!(
         key.p384_verifying_key(),
-        Err(KeyError::UnsupportedAlgorithm(KeyAlgorithm::EcdsaP256))
+        Err(KeyError::WrongKeyType {
+            found: KeyAlgorithm::EcdsaP256,
+            expected: "ECDSA P-384"
+        })
     ));
     let again = PublicKey::from_pem(key.to_pem().as_bytes()).unwrap();
     assert_eq!(again, key);
@@ -118,6 +121,42 @@ fn p384_signatures_verify() {
 }
 
 #[test]
+fn p521_signatures_verify() {
+    use p521::ecdsa::signature::Signer;
+    let p521 = PublicKey::from_pem(&data("p521.pub.pem")).unwrap();
+    assert_eq!(p521.algorithm(), &KeyAlgorithm::EcdsaP521);
+    assert!(matches!(
+        p521.verify_digest(&[0; 64], &[0; 8], HashFunc::SHA512),
+        Err(KeyError::BadSignature)
+    ));
+
+    // A P-521 scalar is 66 bytes below 2^521: the first byte is at most 1.
+    let mut scalar = [5u8; 66];
+    scalar[0] = 1;
+    let signing = p521::ecdsa::SigningKey::from_slice(&scalar).unwrap();
+    let pem = signing
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    let key = PublicKey::from_pem(pem.as_bytes()).unwrap();
+    assert_eq!(&key.p521_verifying_key().unwrap(), signing.verifying_key());
+    let signature: p521::ecdsa::DerSignature = signing.sign(MESSAGE);
+    key.verify(MESSAGE, signature.as_bytes(), HashFunc::SHA512)
+        .unwrap();
+    assert!(matches!(
+        key.verify(&b"other"[..], signature.as_bytes(), HashFunc::SHA512),
+        Err(KeyError::BadSignature)
+    ));
+    assert!(matches!(
+        key.p384_verifying_key(),
+        Err(KeyError::WrongKeyType {
+            found: KeyAlgorithm::EcdsaP521,
+            expected: "ECDSA P-384"
+        })
+    ));
+}
+
+#[test]
 fn rsa_pkcs1v15_signatures_from_openssl_verify() {
     let key = PublicKey::from_pem(&data("rsa2048.pub.pem")).unwrap();
     assert_eq!(key.algorithm(), &KeyAlgorithm::Rsa { bits: 2048 });
@@ -144,13 +183,6 @@ fn other_key_types_are_named_and_refused_for_verification() {
     assert!(matches!(
         ed25519.verify(MESSAGE, &[0; 64], HashFunc::SHA256),
         Err(KeyError::UnsupportedAlgorithm(KeyAlgorithm::Ed25519))
-    ));
-
-    let p521 = PublicKey::from_pem(&data("p521.pub.pem")).unwrap();
-    assert_eq!(p521.algorithm(), &KeyAlgorithm::EcdsaP521);
-    assert!(matches!(
-        p521.verify_digest(&[0; 64], &[0; 8], HashFunc::SHA512),
-        Err(KeyError::UnsupportedAlgorithm(KeyAlgorithm::EcdsaP521))
     ));
 
     let k256 = PublicKey::from_pem(&data("secp256k1.pub.pem")).unwrap();

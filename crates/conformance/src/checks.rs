@@ -436,9 +436,10 @@ impl Suite {
             Ok(stdout) => stdout,
             Err(err) => return fail(format!("{what}: {err}")),
         };
-        match PluginResp::parse(&stdout, MethodName::DefaultAlgorithm) {
-            Ok(PluginResp::Error(_)) => Outcome::Passed,
-            Ok(PluginResp::Success(_)) => fail(format!("{what} was answered as a success")),
+        match PluginResp::parse(&stdout, MethodName::DefaultAlgorithm).map(PluginResp::into_result)
+        {
+            Ok(Err(_)) => Outcome::Passed,
+            Ok(Ok(_)) => fail(format!("{what} was answered as a success")),
             Err(err) => fail(format!(
                 "{what} got no errorMessage reply ({err}); stdout: {}",
                 raw::excerpt(&stdout)
@@ -457,7 +458,7 @@ impl Suite {
     fn wrong_protocol_version(&mut self) -> Outcome {
         self.expect_error_reply(
             "v0",
-            MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs {}),
+            MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs::new()),
             "a call with protocol version \"v0\"",
         )
     }
@@ -465,14 +466,15 @@ impl Suite {
     fn single_json_object(&mut self) -> Outcome {
         let stdout = match self.raw_call(
             sigstore_kms_protocol::PROTOCOL_VERSION,
-            MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs {}),
+            MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs::new()),
         ) {
             Ok(stdout) => stdout,
             Err(err) => return fail(err),
         };
-        match PluginResp::parse(&stdout, MethodName::DefaultAlgorithm) {
-            Ok(PluginResp::Success(_)) => Outcome::Passed,
-            Ok(PluginResp::Error(message)) => fail(format!("defaultAlgorithm failed: {message}")),
+        match PluginResp::parse(&stdout, MethodName::DefaultAlgorithm).map(PluginResp::into_result)
+        {
+            Ok(Ok(_)) => Outcome::Passed,
+            Ok(Err(message)) => fail(format!("defaultAlgorithm failed: {message}")),
             Err(err) => fail(format!(
                 "stdout is not exactly one JSON response ({err}): {}",
                 raw::excerpt(&stdout)

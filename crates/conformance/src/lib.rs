@@ -36,6 +36,7 @@ pub use report::{CheckResult, Outcome, Report};
 
 /// What to run the suite against, and how hard.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Config {
     /// `NAME://REF`: the plugin and the key it is tested with. The key is
     /// created when it does not exist.

@@ -6,6 +6,7 @@ use sigstore_kms_client::Escaped;
 
 /// How one check ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Outcome {
     /// The plugin behaved as required.
     Passed,
@@ -17,6 +18,7 @@ pub enum Outcome {
 
 /// One named check and how it ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CheckResult {
     /// The check's name, stable across versions (`create-key-idempotent`).
     pub name: &'static str,
@@ -39,6 +41,7 @@ impl fmt::Display for CheckResult {
 
 /// Every check of one run, in the order they ran.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Report {
     /// The results.
     pub results: Vec<CheckResult>,

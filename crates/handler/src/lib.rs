@@ -8,78 +8,11 @@
 //! output, exit status.
 //!
 //! A complete plugin, serving one P-256 key handed over in an environment
-//! variable (secrets never travel in argv):
+//! variable (secrets never travel in argv); it is also this crate's
+//! `envkey` example:
 //!
 //! ```no_run
-//! use std::io::Read;
-//!
-//! use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
-//! use p256::ecdsa::{Signature, SigningKey};
-//! use p256::pkcs8::DecodePrivateKey;
-//! use sigstore_kms_handler::{public_key_pem, run, CallOptions, Error, Plugin};
-//! use sigstore_kms_protocol::{HashFunc, InitOptions};
-//!
-//! const ALGORITHM: &str = "ecdsa-p256-sha256";
-//!
-//! struct EnvKey(SigningKey);
-//!
-//! impl EnvKey {
-//!     fn load(init: &InitOptions) -> Result<Self, Error> {
-//!         let variable = format!("ENVKEY_{}", init.key_resource_id.to_uppercase());
-//!         let pem = std::env::var(&variable).map_err(|_| format!("{variable} is not set"))?;
-//!         Ok(EnvKey(SigningKey::from_pkcs8_pem(&pem)?))
-//!     }
-//!
-//!     fn digest(&self, message: &mut dyn Read, options: &CallOptions) -> Result<Vec<u8>, Error> {
-//!         if !options.key_version.is_empty() {
-//!             return Err("this key has no versions".into());
-//!         }
-//!         if ![HashFunc::SHA256, HashFunc::SHA384, HashFunc::SHA512].contains(&options.hash_func) {
-//!             return Err(format!("unsupported hash function {}", options.hash_func).into());
-//!         }
-//!         Ok(options.digest(message)?)
-//!     }
-//! }
-//!
-//! impl Plugin for EnvKey {
-//!     fn default_algorithm(&self) -> Result<String, Error> {
-//!         Ok(ALGORITHM.to_owned())
-//!     }
-//!
-//!     fn supported_algorithms(&self) -> Result<Vec<String>, Error> {
-//!         Ok(vec![ALGORITHM.to_owned()])
-//!     }
-//!
-//!     fn create_key(&self, _algorithm: &str, options: &CallOptions) -> Result<String, Error> {
-//!         // The key already exists: creating it again answers it.
-//!         self.public_key(options)
-//!     }
-//!
-//!     fn public_key(&self, _options: &CallOptions) -> Result<String, Error> {
-//!         Ok(public_key_pem(self.0.verifying_key())?)
-//!     }
-//!
-//!     fn sign_message(&self, message: &mut dyn Read, options: &CallOptions) -> Result<Vec<u8>, Error> {
-//!         let digest = self.digest(message, options)?;
-//!         let signature: Signature = self.0.sign_prehash(&digest)?;
-//!         Ok(signature.to_der().as_bytes().to_vec())
-//!     }
-//!
-//!     fn verify_signature(
-//!         &self,
-//!         signature: &[u8],
-//!         message: &mut dyn Read,
-//!         options: &CallOptions,
-//!     ) -> Result<(), Error> {
-//!         let digest = self.digest(message, options)?;
-//!         let signature = Signature::from_der(signature)?;
-//!         Ok(self.0.verifying_key().verify_prehash(&digest, &signature)?)
-//!     }
-//! }
-//!
-//! fn main() {
-//!     run(EnvKey::load)
-//! }
+#![doc = include_str!("../examples/envkey.rs")]
 //! ```
 //!
 //! For a plugin that also creates keys, see `sigstore-kms-localkms` in this

@@ -62,6 +62,7 @@ pub trait Plugin {
 /// `rpcOptions` and, for `signMessage` and `verifySignature`, its
 /// `messageOptions`.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CallOptions {
     /// The earliest deadline the host sent, if any. The host kills the
     /// plugin at that time; a plugin that makes network calls may use it
@@ -108,10 +109,9 @@ impl CallOptions {
                 Some(&call.verify_options.message_options),
                 None,
             ),
-            MethodArgs::DefaultAlgorithm(_)
-            | MethodArgs::SupportedAlgorithms(_)
-            | MethodArgs::Unknown(_)
-            | MethodArgs::MissingArguments(_) => (&init.rpc_options, None, None),
+            // Methods without options of their own, and those this
+            // version does not know.
+            _ => (&init.rpc_options, None, None),
         };
         Self::gather(init, rpc, message, method_deadline)
     }

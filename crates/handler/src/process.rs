@@ -48,6 +48,6 @@ where
     }
     process::exit(match resp {
         PluginResp::Success(_) => 0,
-        PluginResp::Error(_) => 1,
+        _ => 1,
     })
 }

@@ -96,28 +96,28 @@ fn call_method(
     message: &mut dyn Read,
 ) -> Result<MethodResp, Error> {
     Ok(match method {
-        MethodArgs::DefaultAlgorithm(_) => MethodResp::DefaultAlgorithm(DefaultAlgorithmResp {
-            default_algorithm: plugin.default_algorithm()?,
-        }),
-        MethodArgs::SupportedAlgorithms(_) => {
-            MethodResp::SupportedAlgorithms(SupportedAlgorithmsResp {
-                supported_algorithms: plugin.supported_algorithms()?,
-            })
+        MethodArgs::DefaultAlgorithm(_) => {
+            MethodResp::DefaultAlgorithm(DefaultAlgorithmResp::new(plugin.default_algorithm()?))
         }
-        MethodArgs::CreateKey(call) => MethodResp::CreateKey(CreateKeyResp {
-            public_key_pem: plugin.create_key(&call.algorithm, options)?.into_bytes(),
-        }),
-        MethodArgs::PublicKey(_) => MethodResp::PublicKey(PublicKeyResp {
-            public_key_pem: plugin.public_key(options)?.into_bytes(),
-        }),
-        MethodArgs::SignMessage(_) => MethodResp::SignMessage(SignMessageResp {
-            signature: plugin.sign_message(message, options)?,
-        }),
+        MethodArgs::SupportedAlgorithms(_) => MethodResp::SupportedAlgorithms(
+            SupportedAlgorithmsResp::new(plugin.supported_algorithms()?),
+        ),
+        MethodArgs::CreateKey(call) => MethodResp::CreateKey(CreateKeyResp::new(
+            plugin.create_key(&call.algorithm, options)?.into_bytes(),
+        )),
+        MethodArgs::PublicKey(_) => {
+            MethodResp::PublicKey(PublicKeyResp::new(plugin.public_key(options)?.into_bytes()))
+        }
+        MethodArgs::SignMessage(_) => {
+            MethodResp::SignMessage(SignMessageResp::new(plugin.sign_message(message, options)?))
+        }
         MethodArgs::VerifySignature(call) => {
             plugin.verify_signature(&call.signature, message, options)?;
-            MethodResp::VerifySignature(VerifySignatureResp {})
+            MethodResp::VerifySignature(VerifySignatureResp::new())
         }
-        MethodArgs::Unknown(_) | MethodArgs::MissingArguments(_) => {
+        // Unknown and argument-less calls, and methods of a later protocol
+        // version this handler does not serve.
+        _ => {
             return Err(Box::new(HandlerError::UnsupportedMethod(
                 method.method_name().to_owned(),
             )))

@@ -137,10 +137,7 @@ fn bad_base64_field() {
 
 #[test]
 fn unknown_hash_function_number() {
-    let message_options = MessageOptions {
-        hash_func: Some(HashFunc(42)),
-        ..Default::default()
-    };
+    let message_options = MessageOptions::new(None, Some(HashFunc(42)));
     let json = args_json(
         support::NORMAL,
         MethodArgs::SignMessage(SignMessageArgs::new(rpc(), message_options)),
@@ -153,10 +150,7 @@ fn unknown_hash_function_number() {
 
 #[test]
 fn hash_function_that_cannot_hash_the_message() {
-    let message_options = MessageOptions {
-        hash_func: Some(HashFunc::SHA1),
-        ..Default::default()
-    };
+    let message_options = MessageOptions::new(None, Some(HashFunc::SHA1));
     let json = args_json(
         support::NORMAL,
         MethodArgs::SignMessage(SignMessageArgs::new(rpc(), message_options)),
@@ -176,9 +170,12 @@ fn deadline_already_past() {
 
     let mut init = InitOptions::new(support::NORMAL, HashFunc::SHA256);
     init.ctx_deadline = Some(past);
-    let json = PluginArgs::new(init, MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs {}))
-        .to_json()
-        .unwrap();
+    let json = PluginArgs::new(
+        init,
+        MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs::new()),
+    )
+    .to_json()
+    .unwrap();
     assert!(error_of(&["v1", &json]).starts_with("deadline exceeded: "));
 }
 
@@ -204,7 +201,7 @@ fn future_deadline_is_passed_on() {
 fn panic_becomes_an_error_reply() {
     let json = args_json(
         support::PANICS,
-        MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs {}),
+        MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs::new()),
     );
     assert_eq!(
         error_of(&["v1", &json]),
@@ -214,10 +211,7 @@ fn panic_becomes_an_error_reply() {
 
 #[test]
 fn message_hash_function_wins_over_init() {
-    let message_options = MessageOptions {
-        hash_func: Some(HashFunc::SHA512),
-        ..Default::default()
-    };
+    let message_options = MessageOptions::new(None, Some(HashFunc::SHA512));
     let args = PluginArgs::new(
         InitOptions::new(support::NORMAL, HashFunc::SHA256),
         MethodArgs::SignMessage(SignMessageArgs::new(rpc(), message_options)),
@@ -243,10 +237,7 @@ fn init_hash_function_applies_without_a_message_one() {
 
 #[test]
 fn given_digest_is_used_and_checked() {
-    let message_options = MessageOptions {
-        digest: Some(vec![9; 32]),
-        ..Default::default()
-    };
+    let message_options = MessageOptions::new(Some(vec![9; 32]), None);
     let json = args_json(
         support::NORMAL,
         MethodArgs::VerifySignature(VerifySignatureArgs::new(
@@ -282,9 +273,7 @@ fn cosign3_p384_request_signs_the_declared_hash_of_the_message() {
     assert_eq!(
         respond(&["v1", &json], message),
         PluginResp::Success(MethodResp::SignMessage(
-            sigstore_kms_protocol::SignMessageResp {
-                signature: sha2::Sha256::digest(message).to_vec()
-            }
+            sigstore_kms_protocol::SignMessageResp::new(sha2::Sha256::digest(message).to_vec())
         ))
     );
 }

@@ -116,7 +116,7 @@ fn error_text(output: &Output, method: MethodName) -> String {
 fn success_exits_zero_with_one_reply() {
     let output = call(
         support::NORMAL,
-        MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs {}),
+        MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs::new()),
         b"",
     );
     assert_eq!(output.status.code(), Some(0));
@@ -156,7 +156,7 @@ fn panic_in_method_is_an_error_reply() {
 fn panic_in_constructor_is_an_error_reply() {
     let output = call(
         support::PANICS_IN_CONSTRUCTOR,
-        MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs {}),
+        MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs::new()),
         b"",
     );
     let message = error_text(&output, MethodName::DefaultAlgorithm);
@@ -166,7 +166,7 @@ fn panic_in_constructor_is_an_error_reply() {
 fn constructor_error_keeps_its_cause() {
     let output = call(
         support::FAILS_IN_CONSTRUCTOR,
-        MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs {}),
+        MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs::new()),
         b"",
     );
     let message = error_text(&output, MethodName::DefaultAlgorithm);
@@ -184,7 +184,7 @@ fn missing_argv_is_an_error_reply() {
 fn wrong_version_is_an_error_reply() {
     let json = args_json(
         support::NORMAL,
-        MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs {}),
+        MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs::new()),
     );
     let output = plugin(&["v2", &json], b"");
     let message = error_text(&output, MethodName::DefaultAlgorithm);
@@ -211,13 +211,7 @@ fn large_message_is_streamed() {
 }
 
 fn error_reply_without_reading_stdin() {
-    let args = SignMessageArgs::new(
-        rpc(),
-        MessageOptions {
-            digest: Some(vec![1; 5]),
-            ..Default::default()
-        },
-    );
+    let args = SignMessageArgs::new(rpc(), MessageOptions::new(Some(vec![1; 5]), None));
     let output = call(
         support::NORMAL,
         MethodArgs::SignMessage(args),

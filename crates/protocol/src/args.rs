@@ -12,14 +12,17 @@ use crate::{
 
 /// Arguments of `defaultAlgorithm` (none).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DefaultAlgorithmArgs {}
 
 /// Arguments of `supportedAlgorithms` (none).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SupportedAlgorithmsArgs {}
 
 /// Arguments of `createKey`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CreateKeyArgs {
     /// The call's deadline, if any.
     #[serde(
@@ -35,6 +38,7 @@ pub struct CreateKeyArgs {
 
 /// Arguments of `publicKey`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PublicKeyArgs {
     /// Options of the call.
     #[serde(
@@ -47,6 +51,7 @@ pub struct PublicKeyArgs {
 
 /// Arguments of `signMessage`; the message itself comes on stdin.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SignMessageArgs {
     /// Options of the call.
     #[serde(rename = "signOptions", default, deserialize_with = "null_as_default")]
@@ -55,6 +60,7 @@ pub struct SignMessageArgs {
 
 /// Arguments of `verifySignature`; the message itself comes on stdin.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct VerifySignatureArgs {
     /// The signature to check.
     #[serde(with = "base64_bytes")]
@@ -66,6 +72,20 @@ pub struct VerifySignatureArgs {
         deserialize_with = "null_as_default"
     )]
     pub verify_options: VerifyOptions,
+}
+
+impl DefaultAlgorithmArgs {
+    /// The (empty) arguments of `defaultAlgorithm`.
+    pub fn new() -> Self {
+        DefaultAlgorithmArgs {}
+    }
+}
+
+impl SupportedAlgorithmsArgs {
+    /// The (empty) arguments of `supportedAlgorithms`.
+    pub fn new() -> Self {
+        SupportedAlgorithmsArgs {}
+    }
 }
 
 impl CreateKeyArgs {
@@ -82,7 +102,7 @@ impl PublicKeyArgs {
     /// The arguments a Go host sends.
     pub fn new(rpc_options: RpcOptions) -> Self {
         PublicKeyArgs {
-            public_key_options: PublicKeyOptions { rpc_options },
+            public_key_options: PublicKeyOptions::new(rpc_options),
         }
     }
 }
@@ -91,10 +111,7 @@ impl SignMessageArgs {
     /// The arguments a Go host sends.
     pub fn new(rpc_options: RpcOptions, message_options: MessageOptions) -> Self {
         SignMessageArgs {
-            sign_options: SignOptions {
-                rpc_options,
-                message_options,
-            },
+            sign_options: SignOptions::new(rpc_options, message_options),
         }
     }
 }
@@ -108,16 +125,14 @@ impl VerifySignatureArgs {
     ) -> Self {
         VerifySignatureArgs {
             signature,
-            verify_options: VerifyOptions {
-                rpc_options,
-                message_options,
-            },
+            verify_options: VerifyOptions::new(rpc_options, message_options),
         }
     }
 }
 
 /// The method called and its arguments.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MethodArgs {
     /// `defaultAlgorithm`.
     DefaultAlgorithm(DefaultAlgorithmArgs),
@@ -174,6 +189,7 @@ impl MethodArgs {
 /// one whose object is missing: those become [`MethodArgs::Unknown`] and
 /// [`MethodArgs::MissingArguments`], so a plugin can answer them.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PluginArgs {
     /// What the host was loaded with.
     pub init_options: InitOptions,

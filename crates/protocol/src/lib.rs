@@ -32,9 +32,7 @@
 //! // The plugin side: read it back, answer.
 //! let received = PluginArgs::from_json(&argv2)?;
 //! assert_eq!(received.method.method(), Some(MethodName::SignMessage));
-//! let reply = PluginResp::from(MethodResp::SignMessage(SignMessageResp {
-//!     signature: vec![0x30, 0x06],
-//! }));
+//! let reply = PluginResp::from(MethodResp::SignMessage(SignMessageResp::new(vec![0x30, 0x06])));
 //! let stdout = reply.to_json()?;
 //! assert_eq!(stdout, r#"{"signMessage":{"signature":"MAY="}}"#);
 //!

@@ -18,6 +18,7 @@ pub const VERIFY_SIGNATURE: &str = "verifySignature";
 
 /// One of the six methods a plugin serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum MethodName {
     /// The algorithm `createKey` uses when the caller has no preference.
     DefaultAlgorithm,

@@ -9,6 +9,7 @@ use crate::{HashFunc, PROTOCOL_VERSION};
 
 /// `initOptions`: what the host was loaded with, sent with every call.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct InitOptions {
     /// When the host gives up on the call, if it set a deadline.
     #[serde(
@@ -53,6 +54,7 @@ impl InitOptions {
 /// Go keeps each field as a pointer, so "absent" and "empty" differ on the
 /// wire; both are kept here so that what was read is written back the same.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RpcOptions {
     /// The call's deadline, if any.
     #[serde(
@@ -103,6 +105,7 @@ impl RpcOptions {
 
 /// `messageOptions`: how the bytes to sign or verify are given.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct MessageOptions {
     /// The digest to sign or verify. `None` (sent as `null`, or absent, or
     /// `""`) means "hash the message from stdin".
@@ -114,6 +117,12 @@ pub struct MessageOptions {
 }
 
 impl MessageOptions {
+    /// Options with a precomputed `digest` (or none: the plugin hashes the
+    /// message) and a hash function (or none: `initOptions.hashFunc`).
+    pub fn new(digest: Option<Vec<u8>>, hash_func: Option<HashFunc>) -> Self {
+        MessageOptions { digest, hash_func }
+    }
+
     /// The hash function that applies to this call: this call's own, else
     /// the one the host was loaded with.
     pub fn effective_hash_func(&self, init: &InitOptions) -> HashFunc {
@@ -123,6 +132,7 @@ impl MessageOptions {
 
 /// `publicKeyOptions`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PublicKeyOptions {
     /// Options of the call.
     #[serde(rename = "rpcOptions", default, deserialize_with = "null_as_default")]
@@ -131,6 +141,7 @@ pub struct PublicKeyOptions {
 
 /// `signOptions`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SignOptions {
     /// Options of the call.
     #[serde(rename = "rpcOptions", default, deserialize_with = "null_as_default")]
@@ -146,6 +157,7 @@ pub struct SignOptions {
 
 /// `verifyOptions`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct VerifyOptions {
     /// Options of the call.
     #[serde(rename = "rpcOptions", default, deserialize_with = "null_as_default")]
@@ -160,6 +172,33 @@ pub struct VerifyOptions {
 }
 
 /// A Go struct pointer encodes as `null` when nil; read it as the defaults.
+impl PublicKeyOptions {
+    /// The options of a `publicKey` call.
+    pub fn new(rpc_options: RpcOptions) -> Self {
+        PublicKeyOptions { rpc_options }
+    }
+}
+
+impl SignOptions {
+    /// The options of a `signMessage` call.
+    pub fn new(rpc_options: RpcOptions, message_options: MessageOptions) -> Self {
+        SignOptions {
+            rpc_options,
+            message_options,
+        }
+    }
+}
+
+impl VerifyOptions {
+    /// The options of a `verifySignature` call.
+    pub fn new(rpc_options: RpcOptions, message_options: MessageOptions) -> Self {
+        VerifyOptions {
+            rpc_options,
+            message_options,
+        }
+    }
+}
+
 pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,

@@ -10,6 +10,7 @@ pub const ERROR_MESSAGE: &str = "errorMessage";
 
 /// Result of `defaultAlgorithm`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DefaultAlgorithmResp {
     /// The algorithm `createKey` uses when the caller has no preference.
     #[serde(rename = "defaultAlgorithm")]
@@ -18,6 +19,7 @@ pub struct DefaultAlgorithmResp {
 
 /// Result of `supportedAlgorithms`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SupportedAlgorithmsResp {
     /// Every algorithm `createKey` accepts (a Go `nil` slice reads as empty).
     #[serde(rename = "supportedAlgorithms", deserialize_with = "null_as_empty")]
@@ -26,6 +28,7 @@ pub struct SupportedAlgorithmsResp {
 
 /// Result of `createKey`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CreateKeyResp {
     /// The PEM text of the public key (base64 of the PEM on the wire).
     #[serde(rename = "publicKeyPEM", with = "base64_bytes")]
@@ -34,6 +37,7 @@ pub struct CreateKeyResp {
 
 /// Result of `publicKey`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PublicKeyResp {
     /// The PEM text of the public key (base64 of the PEM on the wire).
     #[serde(rename = "publicKeyPEM", with = "base64_bytes")]
@@ -42,6 +46,7 @@ pub struct PublicKeyResp {
 
 /// Result of `signMessage`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SignMessageResp {
     /// The signature bytes (ASN.1 DER for ECDSA).
     #[serde(with = "base64_bytes")]
@@ -50,10 +55,12 @@ pub struct SignMessageResp {
 
 /// Result of `verifySignature`: success is the empty object.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct VerifySignatureResp {}
 
 /// A successful result of one method.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MethodResp {
     /// `defaultAlgorithm`.
     DefaultAlgorithm(DefaultAlgorithmResp),
@@ -67,6 +74,52 @@ pub enum MethodResp {
     SignMessage(SignMessageResp),
     /// `verifySignature`.
     VerifySignature(VerifySignatureResp),
+}
+
+impl DefaultAlgorithmResp {
+    /// The answer naming `default_algorithm`.
+    pub fn new(default_algorithm: impl Into<String>) -> Self {
+        DefaultAlgorithmResp {
+            default_algorithm: default_algorithm.into(),
+        }
+    }
+}
+
+impl SupportedAlgorithmsResp {
+    /// The answer listing `supported_algorithms`.
+    pub fn new(supported_algorithms: Vec<String>) -> Self {
+        SupportedAlgorithmsResp {
+            supported_algorithms,
+        }
+    }
+}
+
+impl CreateKeyResp {
+    /// The answer carrying the created key's PEM `PUBLIC KEY` block.
+    pub fn new(public_key_pem: Vec<u8>) -> Self {
+        CreateKeyResp { public_key_pem }
+    }
+}
+
+impl PublicKeyResp {
+    /// The answer carrying the key's PEM `PUBLIC KEY` block.
+    pub fn new(public_key_pem: Vec<u8>) -> Self {
+        PublicKeyResp { public_key_pem }
+    }
+}
+
+impl SignMessageResp {
+    /// The answer carrying the signature's bytes.
+    pub fn new(signature: Vec<u8>) -> Self {
+        SignMessageResp { signature }
+    }
+}
+
+impl VerifySignatureResp {
+    /// The (empty) answer of a signature that verifies.
+    pub fn new() -> Self {
+        VerifySignatureResp {}
+    }
 }
 
 impl MethodResp {
@@ -85,6 +138,7 @@ impl MethodResp {
 
 /// What a plugin writes to stdout: an error message, or one method's result.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PluginResp {
     /// The call succeeded.
     Success(MethodResp),
@@ -96,6 +150,14 @@ impl PluginResp {
     /// A failure reply carrying `message`.
     pub fn error(message: impl Into<String>) -> Self {
         PluginResp::Error(message.into())
+    }
+
+    /// The method's result, or the plugin's error message.
+    pub fn into_result(self) -> Result<MethodResp, String> {
+        match self {
+            PluginResp::Success(result) => Ok(result),
+            PluginResp::Error(message) => Err(message),
+        }
     }
 
     /// Encodes as a Go plugin would.
@@ -154,6 +216,7 @@ impl From<MethodResp> for PluginResp {
 
 /// Why a plugin's stdout is not a usable answer.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ResponseError {
     /// Not exactly one JSON object (empty, garbage, logs around it, ...).
     #[error("plugin output is not a single JSON object: {0}")]

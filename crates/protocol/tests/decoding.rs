@@ -151,11 +151,11 @@ fn methods_without_arguments_need_no_object() {
     for (method, expected) in [
         (
             "defaultAlgorithm",
-            MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs {}),
+            MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs::new()),
         ),
         (
             "supportedAlgorithms",
-            MethodArgs::SupportedAlgorithms(SupportedAlgorithmsArgs {}),
+            MethodArgs::SupportedAlgorithms(SupportedAlgorithmsArgs::new()),
         ),
     ] {
         for object in ["".to_owned(), format!(r#","{method}":null"#)] {

@@ -49,13 +49,13 @@ fn rpc_options() -> impl Strategy<Value = RpcOptions> {
         proptest::option::of(text()),
         proptest::option::of(any::<bool>()),
     )
-        .prop_map(
-            |(ctx_deadline, key_version, remote_verification)| RpcOptions {
-                ctx_deadline,
-                key_version,
-                remote_verification,
-            },
-        )
+        .prop_map(|(ctx_deadline, key_version, remote_verification)| {
+            let mut options = RpcOptions::default();
+            options.ctx_deadline = ctx_deadline;
+            options.key_version = key_version;
+            options.remote_verification = remote_verification;
+            options
+        })
 }
 
 fn message_options() -> impl Strategy<Value = MessageOptions> {
@@ -64,17 +64,17 @@ fn message_options() -> impl Strategy<Value = MessageOptions> {
         proptest::option::of(proptest::collection::vec(any::<u8>(), 1..80)),
         proptest::option::of(hash_func()),
     )
-        .prop_map(|(digest, hash_func)| MessageOptions { digest, hash_func })
+        .prop_map(|(digest, hash_func)| MessageOptions::new(digest, hash_func))
 }
 
 fn init_options() -> impl Strategy<Value = InitOptions> {
     (deadline(), text(), text(), hash_func(), rpc_options()).prop_map(
-        |(ctx_deadline, protocol_version, key_resource_id, hash_func, rpc_options)| InitOptions {
-            ctx_deadline,
-            protocol_version,
-            key_resource_id,
-            hash_func,
-            rpc_options,
+        |(ctx_deadline, protocol_version, key_resource_id, hash_func, rpc_options)| {
+            let mut options = InitOptions::new(key_resource_id, hash_func);
+            options.ctx_deadline = ctx_deadline;
+            options.protocol_version = protocol_version;
+            options.rpc_options = rpc_options;
+            options
         },
     )
 }
@@ -82,8 +82,10 @@ fn init_options() -> impl Strategy<Value = InitOptions> {
 fn method_args() -> impl Strategy<Value = MethodArgs> {
     let method = (0usize..6).prop_map(|i| MethodName::ALL[i]);
     prop_oneof![
-        Just(MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs {})),
-        Just(MethodArgs::SupportedAlgorithms(SupportedAlgorithmsArgs {})),
+        Just(MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs::new())),
+        Just(MethodArgs::SupportedAlgorithms(
+            SupportedAlgorithmsArgs::new()
+        )),
         (text(), deadline()).prop_map(|(a, d)| MethodArgs::CreateKey(CreateKeyArgs::new(a, d))),
         rpc_options().prop_map(|r| MethodArgs::PublicKey(PublicKeyArgs::new(r))),
         (rpc_options(), message_options())
@@ -106,23 +108,19 @@ fn method_args() -> impl Strategy<Value = MethodArgs> {
 
 fn method_resp() -> impl Strategy<Value = MethodResp> {
     prop_oneof![
-        text().prop_map(
-            |default_algorithm| MethodResp::DefaultAlgorithm(DefaultAlgorithmResp {
-                default_algorithm
-            })
-        ),
+        text().prop_map(|default_algorithm| MethodResp::DefaultAlgorithm(
+            DefaultAlgorithmResp::new(default_algorithm)
+        )),
         proptest::collection::vec(text(), 0..4).prop_map(|supported_algorithms| {
-            MethodResp::SupportedAlgorithms(SupportedAlgorithmsResp {
-                supported_algorithms,
-            })
+            MethodResp::SupportedAlgorithms(SupportedAlgorithmsResp::new(supported_algorithms))
         }),
         any::<Vec<u8>>()
-            .prop_map(|public_key_pem| MethodResp::CreateKey(CreateKeyResp { public_key_pem })),
+            .prop_map(|public_key_pem| MethodResp::CreateKey(CreateKeyResp::new(public_key_pem))),
         any::<Vec<u8>>()
-            .prop_map(|public_key_pem| MethodResp::PublicKey(PublicKeyResp { public_key_pem })),
+            .prop_map(|public_key_pem| MethodResp::PublicKey(PublicKeyResp::new(public_key_pem))),
         any::<Vec<u8>>()
-            .prop_map(|signature| MethodResp::SignMessage(SignMessageResp { signature })),
-        Just(MethodResp::VerifySignature(VerifySignatureResp {})),
+            .prop_map(|signature| MethodResp::SignMessage(SignMessageResp::new(signature))),
+        Just(MethodResp::VerifySignature(VerifySignatureResp::new())),
     ]
 }
 

@@ -15,7 +15,7 @@ fn json(method: MethodArgs) -> String {
 }
 
 fn default_algorithm() -> String {
-    json(MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs {}))
+    json(MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs::new()))
 }
 
 #[test]

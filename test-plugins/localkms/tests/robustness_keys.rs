@@ -333,7 +333,7 @@ fn no_output_on_any_path_shows_the_private_key() {
         for env in environments {
             let methods = [
                 (
-                    MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs {}),
+                    MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs::new()),
                     &b""[..],
                 ),
                 (

@@ -318,8 +318,8 @@ impl Agent {
                 let sent = reply(&stream, &resp);
                 let outcome = match (&resp, drained.and(sent)) {
                     (_, Err(err)) => format!("the caller is gone: {err}"),
-                    (PluginResp::Success(_), Ok(())) => "ok".to_owned(),
                     (PluginResp::Error(message), Ok(())) => format!("error: {message}"),
+                    (_, Ok(())) => "ok".to_owned(),
                 };
                 eprintln!(
                     "sigstore-kms-hsm agent: pid {pid}: {what}: {outcome} ({:.1} ms)",

@@ -254,10 +254,7 @@ pub fn errors_of_every_key_method(dir: &Path, key_ref: &str) -> Vec<String> {
 pub fn sign_args(digest: Option<Vec<u8>>, hash: Option<HashFunc>) -> MethodArgs {
     MethodArgs::SignMessage(SignMessageArgs::new(
         RpcOptions::go_defaults(),
-        MessageOptions {
-            digest,
-            hash_func: hash,
-        },
+        MessageOptions::new(digest, hash),
     ))
 }
 
@@ -269,10 +266,7 @@ pub fn verify_args(
     MethodArgs::VerifySignature(VerifySignatureArgs::new(
         signature,
         RpcOptions::go_defaults(),
-        MessageOptions {
-            digest,
-            hash_func: hash,
-        },
+        MessageOptions::new(digest, hash),
     ))
 }
 
