@@ -23,6 +23,7 @@
 #![deny(missing_docs)]
 
 mod checks;
+mod concurrency;
 mod message;
 mod procs;
 mod raw;

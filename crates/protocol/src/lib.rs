@@ -45,6 +45,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod algorithm;
 mod args;
 mod encoding;
 mod hash;
@@ -52,6 +53,7 @@ pub mod method;
 mod options;
 mod resp;
 
+pub use algorithm::Algorithm;
 pub use args::{
     CreateKeyArgs, DefaultAlgorithmArgs, MethodArgs, PluginArgs, PublicKeyArgs, SignMessageArgs,
     SupportedAlgorithmsArgs, VerifySignatureArgs,
