@@ -32,8 +32,21 @@ pub(crate) struct CallerSignature {
     signature: Vec<u8>,
 }
 
-/// What one caller did, or the first thing that failed.
-type CallerResult = Result<(Option<PublicKey>, Vec<CallerSignature>), String>;
+/// What one caller did: the key its `createKey` answered, the signatures
+/// it made, and the first call that failed, after which it stopped.
+#[derive(Default)]
+struct Caller {
+    key: Option<PublicKey>,
+    signatures: Vec<CallerSignature>,
+    failure: Option<String>,
+}
+
+impl Caller {
+    fn failed(mut self, failure: String) -> Self {
+        self.failure = Some(failure);
+        self
+    }
+}
 
 impl Suite {
     fn callers(&self) -> usize {
@@ -63,11 +76,7 @@ impl Suite {
     }
 
     /// Runs `call` in `callers` threads released at the same moment.
-    fn at_once(
-        &self,
-        callers: usize,
-        call: impl Fn(usize) -> CallerResult + Sync,
-    ) -> Vec<CallerResult> {
+    fn at_once(&self, callers: usize, call: impl Fn(usize) -> Caller + Sync) -> Vec<Caller> {
         let start = Barrier::new(callers);
         thread::scope(|scope| {
             let handles: Vec<_> = (0..callers)
@@ -82,25 +91,21 @@ impl Suite {
             handles
                 .into_iter()
                 .map(|handle| {
-                    handle
-                        .join()
-                        .unwrap_or_else(|_| Err("a calling thread panicked".to_owned()))
+                    handle.join().unwrap_or_else(|_| {
+                        Caller::default().failed("a calling thread panicked".to_owned())
+                    })
                 })
                 .collect()
         })
     }
 
     /// Keeps the signatures, and returns the keys and the failures.
-    fn gather(&mut self, results: Vec<CallerResult>) -> (Vec<PublicKey>, Vec<String>) {
+    fn gather(&mut self, callers: Vec<Caller>) -> (Vec<PublicKey>, Vec<String>) {
         let (mut keys, mut failures) = (Vec::new(), Vec::new());
-        for result in results {
-            match result {
-                Ok((key, signatures)) => {
-                    keys.extend(key);
-                    self.caller_signatures.extend(signatures);
-                }
-                Err(err) => failures.push(err),
-            }
+        for caller in callers {
+            keys.extend(caller.key);
+            failures.extend(caller.failure);
+            self.caller_signatures.extend(caller.signatures);
         }
         (keys, failures)
     }
@@ -121,28 +126,41 @@ impl Suite {
         }
         let callers = self.callers();
         let results = self.at_once(callers, |caller| {
-            let key = self
-                .client
-                .create_key(&algorithm, &self.options())
-                .map_err(|err| format!("caller {caller}: createKey: {err}"))?;
-            let signed = self.sign_as_caller(caller, 0, Some(key.clone()))?;
-            Ok((Some(key), vec![signed]))
+            let key = match self.client.create_key(&algorithm, &self.options()) {
+                Ok(key) => key,
+                Err(err) => {
+                    return Caller::default().failed(format!("caller {caller}: createKey: {err}"))
+                }
+            };
+            let done = Caller {
+                key: Some(key.clone()),
+                ..Caller::default()
+            };
+            match self.sign_as_caller(caller, 0, Some(key)) {
+                Ok(signed) => Caller {
+                    signatures: vec![signed],
+                    ..done
+                },
+                Err(err) => done.failed(err),
+            }
         });
         let (keys, failures) = self.gather(results);
-        if let Some(first) = failures.first() {
-            return fail(format!(
-                "{} of {callers} callers creating the key at once failed; first: {first}",
-                failures.len()
-            ));
-        }
         let distinct: HashSet<&[u8]> = keys.iter().map(PublicKey::to_der).collect();
         if distinct.len() > 1 {
             return fail(format!(
-                "{callers} concurrent createKey calls on a new key returned {} different \
-                 public keys: the key must be created once (for example written to a \
-                 temporary file and linked into place only if none exists) and every \
-                 caller answered that key",
+                "{} concurrent createKey calls on a new key returned {} different public \
+                 keys: the key must be created once (for example written to a temporary \
+                 file and linked into place only if none exists) and every caller \
+                 answered that key",
+                keys.len(),
                 distinct.len()
+            ));
+        }
+        if let Some(first) = failures.first() {
+            return fail(format!(
+                "{} of {callers} callers creating the key at once, then signing, failed; \
+                 first: {first}",
+                failures.len()
             ));
         }
         self.key = keys.into_iter().next();
@@ -164,20 +182,29 @@ impl Suite {
             if caller < creators {
                 let created = self.client.create_key(&algorithm, &self.options());
                 creating.fetch_sub(1, Ordering::SeqCst);
-                let created =
-                    created.map_err(|err| format!("caller {caller}: createKey: {err}"))?;
-                return Ok((Some(created), Vec::new()));
+                return match created {
+                    Ok(key) => Caller {
+                        key: Some(key),
+                        ..Caller::default()
+                    },
+                    Err(err) => {
+                        Caller::default().failed(format!("caller {caller}: createKey: {err}"))
+                    }
+                };
             }
             // Sign for as long as createKey calls run: a plugin that
             // rewrites the key meanwhile must be caught in the act.
-            let mut signatures = Vec::new();
+            let mut signer = Caller::default();
             for round in 0..MAX_SIGNING_ROUNDS {
-                signatures.push(self.sign_as_caller(caller, round, None)?);
+                match self.sign_as_caller(caller, round, None) {
+                    Ok(signed) => signer.signatures.push(signed),
+                    Err(err) => return signer.failed(err),
+                }
                 if creating.load(Ordering::SeqCst) == 0 {
                     break;
                 }
             }
-            Ok((None, signatures))
+            signer
         });
         let (keys, failures) = self.gather(results);
         if let Some(first) = failures.first() {
