@@ -11,6 +11,9 @@ use std::process::ExitCode;
 
 use sigstore_kms_conformance::{run, Config, Outcome, Report};
 
+/// A case: `Err` says what went wrong.
+type Case = fn() -> Result<(), String>;
+
 fn suite(plugin: &Path, name: &str, dir: &Path) -> Result<Report, String> {
     let mut config = Config::new(format!("{name}://{}", dir.join("key.pem").display()));
     config.search_path = plugin.parent().map(Into::into);
@@ -55,7 +58,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let cases: [(&str, fn() -> Result<(), String>); 2] = [
+    let cases: [(&str, Case); 2] = [
         ("the filekey example passes the suite", filekey_passes),
         ("the racy filekey example fails it", racy_filekey_fails),
     ];
