@@ -2,15 +2,16 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use sigstore_kms_client::{CallOptions, Client, HashFunc, KeyAlgorithm, KeyError, PublicKey};
 use sigstore_kms_protocol::KEY_REFERENCE_SEPARATOR;
 
+use crate::blob::open_blob;
 use crate::error::CliError;
-use crate::files::{open_blob, read_signature, write_atomically};
+use crate::files::{read_signature, write_atomically};
 
 /// Loads the plugin the way cosign does: with SHA-256, the per-call hash
 /// following the key.
@@ -19,6 +20,19 @@ fn load(key_reference: &str, timeout: Duration) -> Result<Client, CliError> {
         .hash_func(HashFunc::SHA256)
         .default_timeout(timeout)
         .load(key_reference)?)
+}
+
+/// The options of a call streaming a blob, and the deadline they set: the
+/// blob's reader must know it too, so that the input cannot hold the call.
+fn streaming_call(
+    algorithm: &KeyAlgorithm,
+    timeout: Duration,
+) -> (CallOptions, Option<SystemTime>) {
+    let options = CallOptions::new().hash_func(hash_for(algorithm));
+    match SystemTime::now().checked_add(timeout) {
+        Some(deadline) => (options.deadline(deadline), Some(deadline)),
+        None => (options, None),
+    }
 }
 
 /// The hash cosign 3 uses with a key of this algorithm.
@@ -89,9 +103,10 @@ pub fn sign_blob(
     timeout: Duration,
 ) -> Result<(), CliError> {
     let client = load(key_reference, timeout)?;
-    let message = open_blob(blob)?;
+    let blob = open_blob(blob)?;
     let key = client.public_key(&CallOptions::new())?;
-    let options = CallOptions::new().hash_func(hash_for(key.algorithm()));
+    let (options, deadline) = streaming_call(key.algorithm(), timeout);
+    let message = blob.into_message(deadline)?;
     let signature = STANDARD.encode(client.sign_message(message, &options)?);
     match output_signature {
         Some(path) => {
@@ -110,14 +125,14 @@ pub fn verify_blob(
     timeout: Duration,
 ) -> Result<(), CliError> {
     let signature = read_signature(signature)?;
-    let message = open_blob(blob)?;
+    let blob = open_blob(blob)?;
     if key.contains(KEY_REFERENCE_SEPARATOR) {
         let client = load(key, timeout)?;
         let public = client.public_key(&CallOptions::new())?;
-        let options = CallOptions::new().hash_func(hash_for(public.algorithm()));
-        client.verify_signature(&signature, message, &options)?;
+        let (options, deadline) = streaming_call(public.algorithm(), timeout);
+        client.verify_signature(&signature, blob.into_message(deadline)?, &options)?;
     } else {
-        verify_locally(Path::new(key), &signature, message)?;
+        verify_locally(Path::new(key), &signature, blob.into_reader())?;
     }
     eprintln!("Verified OK");
     Ok(())

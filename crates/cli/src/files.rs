@@ -1,33 +1,12 @@
 //! Reading inputs and writing outputs the way cosign does.
 
-use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
 use crate::error::CliError;
-
-/// Opens a blob to sign or verify: a file, or stdin for `-`.
-pub fn open_blob(path: &Path) -> Result<Box<dyn Read + Send>, CliError> {
-    if path == Path::new("-") {
-        return Ok(Box::new(io::stdin()));
-    }
-    let file = File::open(path).map_err(|source| CliError::Input {
-        what: "blob",
-        path: path.to_owned(),
-        source,
-    })?;
-    if file.metadata().map(|meta| meta.is_dir()).unwrap_or(false) {
-        return Err(CliError::Input {
-            what: "blob",
-            path: path.to_owned(),
-            source: io::Error::new(io::ErrorKind::InvalidInput, "is a directory"),
-        });
-    }
-    Ok(Box::new(file))
-}
 
 /// The signature given to `verify-blob --signature`: a file holding the
 /// base64 signature (or the raw bytes), or the base64 text itself.

@@ -2,10 +2,13 @@
 //! KMS plugin, with cosign's flag names and file formats.
 #![allow(clippy::print_stdout)]
 
+mod blob;
 mod commands;
 mod duration;
 mod error;
 mod files;
+#[cfg(unix)]
+mod interrupt;
 mod plugins;
 
 use std::path::PathBuf;
@@ -143,6 +146,8 @@ Examples:
 }
 
 fn main() -> ExitCode {
+    #[cfg(unix)]
+    interrupt::pass_signals_to_plugins();
     let cli = Cli::parse();
     let timeout = cli.global.timeout;
     let result = match cli.command {
@@ -174,6 +179,16 @@ fn main() -> ExitCode {
         Command::Plugin(PluginCommand::List) => plugins::list(),
         Command::Plugin(PluginCommand::Check { key }) => plugins::check(&key, timeout),
     };
+    #[cfg(unix)]
+    match &result {
+        _ if interrupt::received() => interrupt::wait_for_the_end(),
+        // The user interrupted the plugin at the terminal: the command
+        // ends as it would have, had it shared the plugin's group.
+        Err(error::CliError::Client(sigstore_kms_client::Error::Interrupted {
+            signal, ..
+        })) => interrupt::die_of(*signal),
+        _ => {}
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

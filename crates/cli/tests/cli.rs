@@ -497,6 +497,27 @@ fn timeout_is_the_deadline_of_each_call() {
     assert_success(&out);
 }
 
+/// A deadline past the year 9999 cannot be written in `ctxDeadline`: it is
+/// sent as the last second of 9999 instead of crashing the command.
+#[test]
+fn a_timeout_of_thousands_of_years_works() {
+    let ws = Workspace::new();
+    ws.generate();
+    for timeout in ["8000y", "584000000y"] {
+        let out = ws.run(&["public-key", "--key", &ws.key_ref(), "--timeout", timeout]);
+        assert_success(&out);
+        let out = ws.run(&[
+            "sign-blob",
+            "--key",
+            &ws.key_ref(),
+            "--timeout",
+            timeout,
+            "blob.txt",
+        ]);
+        assert_success(&out);
+    }
+}
+
 #[test]
 fn plugin_list_shows_localkms_with_its_path() {
     let ws = Workspace::new();

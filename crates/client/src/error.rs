@@ -67,6 +67,23 @@ pub enum Error {
         executable: String,
     },
 
+    /// The call was interrupted: the host called [`crate::end_plugins`]
+    /// (then the plugin, if it was started, was ended with everything it
+    /// started), or the user pressed Ctrl-C (or Ctrl-\\) while the plugin
+    /// held the terminal, which killed it. A host that shared the plugin's
+    /// process group would have received that signal too: stop as you
+    /// would on it.
+    #[error("calling {method} on plugin `{executable}` was interrupted (signal {signal})")]
+    Interrupted {
+        /// The method called.
+        method: MethodName,
+        /// The plugin executable.
+        executable: String,
+        /// The signal: the one given to [`crate::end_plugins`], or the
+        /// terminal's `SIGINT` or `SIGQUIT`.
+        signal: i32,
+    },
+
     /// The plugin ran but gave no usable answer: it was killed by a signal,
     /// or left stdout empty, unparseable or too large.
     #[error(

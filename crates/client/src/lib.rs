@@ -44,13 +44,22 @@
 //! - stdout is read up to a limit, and a plugin flooding it is killed;
 //! - on Unix, the plugin runs in its own process group: at the deadline the
 //!   group is killed and the plugin reaped, and a process it leaves behind
-//!   holding stdout delays the call by at most a short grace period.
-//!   (Being its own group, the plugin does not get the terminal's Ctrl-C.)
-//! - no zombie and no descriptor outlives a call.
+//!   holding stdout delays the call by at most a short grace period;
+//! - when the host's process group holds the terminal, the plugin's group
+//!   holds it while the plugin runs, so that the plugin can prompt on
+//!   `/dev/tty` and gets the terminal's Ctrl-C, which fails the call with
+//!   [`Error::Interrupted`] (the host should stop as it would on the
+//!   signal); the host gets the terminal back before the call returns;
+//! - a host that is itself interrupted calls [`end_plugins`] (from a thread,
+//!   not a signal handler) so that no plugin outlives it;
+//! - no zombie, no helper thread and no descriptor outlives a call, even
+//!   when a process the plugin left in another session holds its pipes.
 //!
 //! A call without a deadline (per call or [`ClientBuilder::default_timeout`])
 //! waits as long as the plugin runs. The message reader passed to sign and
-//! verify must not block forever: the call waits for it.
+//! verify must not block forever: the call waits for it, even past the
+//! deadline (the `sigstore-kms` CLI reads a pipe in a thread of its own,
+//! giving up at the deadline, for this reason).
 #![deny(missing_docs)]
 
 mod client;
@@ -65,6 +74,7 @@ pub use client::{Client, ClientBuilder, DEFAULT_EXIT_GRACE, DEFAULT_STDOUT_LIMIT
 pub use discovery::{parse_key_reference, plugin_file_name, validate_plugin_name};
 pub use error::{Error, ExecutionFailure, ResponseProblem};
 pub use options::{CallOptions, StderrMode};
+pub use process::end_plugins;
 pub use public_key::{KeyAlgorithm, KeyError, PublicKey};
 pub use signer::PluginSigner;
 

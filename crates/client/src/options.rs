@@ -41,7 +41,8 @@ impl CallOptions {
 
     /// Gives up at this time: the plugin is told (`ctxDeadline`), and killed
     /// when it runs past it. A time already past fails the call without
-    /// starting the plugin.
+    /// starting the plugin; a time after the year 9999 counts as the last
+    /// second of 9999, the latest `ctxDeadline` can carry.
     pub fn deadline(mut self, deadline: SystemTime) -> Self {
         self.deadline = Some(Deadline::At(deadline));
         self
@@ -79,15 +80,31 @@ impl CallOptions {
         self
     }
 
-    /// The absolute deadline, `default_timeout` applying when none was set.
+    /// The absolute deadline, `default_timeout` applying when none was set,
+    /// within the years `ctxDeadline` can carry (see [`latest_deadline`]).
     pub(crate) fn resolve_deadline(&self, default_timeout: Option<Duration>) -> Option<SystemTime> {
-        let now = SystemTime::now();
-        match self.deadline {
-            Some(Deadline::At(at)) => Some(at),
-            Some(Deadline::After(timeout)) => now.checked_add(timeout),
-            None => default_timeout.and_then(|timeout| now.checked_add(timeout)),
-        }
+        let after = |timeout| {
+            SystemTime::now()
+                .checked_add(timeout)
+                .unwrap_or_else(latest_deadline)
+        };
+        let deadline = match self.deadline {
+            Some(Deadline::At(at)) => at,
+            Some(Deadline::After(timeout)) => after(timeout),
+            None => after(default_timeout?),
+        };
+        // A deadline before 1970 is as past as 1970 itself: the call is
+        // refused without starting the plugin either way.
+        Some(deadline.clamp(SystemTime::UNIX_EPOCH, latest_deadline()))
     }
+}
+
+/// The last second `ctxDeadline` can name: it is RFC 3339, whose years end
+/// at 9999 (Go's encoder refuses later ones). A deadline beyond it, such as
+/// a timeout of thousands of years, means the same as this one.
+fn latest_deadline() -> SystemTime {
+    // 9999-12-31T23:59:59Z
+    SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_799)
 }
 
 /// What happens to a plugin's stderr.

@@ -1,22 +1,22 @@
 //! One method call = one plugin process: start it, feed stdin, collect
 //! stdout, enforce the deadline, reap it.
 //!
-//! Helpers run beside the caller's thread, so that no order of reads and
-//! writes by the plugin can deadlock the call: one streams the message into
-//! stdin, one drains stdout (and one stderr, when captured), and on Unix one
-//! waits for the plugin's exit without reaping it. The caller's thread only
-//! waits for their events, with the deadline as timeout, so it can kill the
-//! plugin's whole process group while its pid still names that group.
-//!
-//! On Linux a call without a message needs no helper: the caller's thread
-//! polls the pipes and a pidfd itself (`single_thread`).
+//! The supervision is the same on every OS: the caller's thread waits for
+//! what the plugin does (it exits, writes to or closes a pipe, or the
+//! message cannot be read), with the deadline or the end of the exit grace
+//! as timeout, and decides. A helper thread streams the message into stdin,
+//! so that no order of reads and writes by the plugin can deadlock the call;
+//! it is joined before the call returns. Each OS module (`unix`, `windows`)
+//! provides the rest behind the same names: `Plugin` (a plugin started so
+//! that it can be killed with everything it started, and reaped), `Watch`
+//! (waiting on its exit and pipes), `PluginStdin` (a stdin whose writes
+//! never hold the call past its end) and `MessageReport` (how the stdin
+//! helper reports a message it could not read).
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -25,8 +25,17 @@ use sigstore_kms_protocol::{MethodName, MethodResp, PluginResp, ResponseError, P
 use crate::error::{ExecutionFailure, ResponseProblem};
 use crate::{Error, StderrMode};
 
-#[cfg(target_os = "linux")]
-mod single_thread;
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+use unix as sys;
+
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows as sys;
+
+pub use sys::end_plugins;
 
 /// Large enough that a multi-GiB message costs few system calls, and small
 /// enough to stay in the CPU's cache between the read and the write into
@@ -41,15 +50,6 @@ pub(crate) struct ProcessSettings {
     pub stderr: StderrMode,
     pub stdout_limit: usize,
     pub exit_grace: Duration,
-}
-
-enum Event {
-    Exited,
-    StdoutClosed,
-    StdoutOverflow,
-    StdoutFailed(io::Error),
-    StderrClosed,
-    MessageFailed(io::Error),
 }
 
 enum Outcome {
@@ -77,6 +77,13 @@ pub(crate) fn call<R: Read + Send>(
             executable: exe_name(),
         });
     }
+    if let Some(signal) = sys::ending() {
+        return Err(Error::Interrupted {
+            method,
+            executable: exe_name(),
+            signal,
+        });
+    }
 
     let mut command = Command::new(executable);
     command
@@ -93,25 +100,18 @@ pub(crate) fn call<R: Read + Send>(
             StderrMode::Discard => Stdio::null(),
             StderrMode::Capture(_) => Stdio::piped(),
         });
-    #[cfg(unix)]
-    {
-        // Its own process group, so that a deadline kills whatever it started.
-        use std::os::unix::process::CommandExt;
-        command.process_group(0);
-    }
-    let mut child = spawn(&mut command).map_err(|source| Error::Io {
+    let mut plugin = sys::Plugin::spawn(&mut command).map_err(|source| Error::Io {
         action: format!("cannot start plugin `{}`", exe_name()),
         source,
     })?;
-
-    #[cfg(target_os = "linux")]
-    if message.is_none() {
-        if let Some(pidfd) = single_thread::pidfd_open(&child) {
-            let supervised = single_thread::supervise(&mut child, &pidfd, settings, deadline);
-            return answer(settings, executable, method, supervised);
-        }
+    let supervised = supervise(&mut plugin, settings, deadline, message);
+    if let Some(signal) = plugin.interruption(&supervised.outcome) {
+        return Err(Error::Interrupted {
+            method,
+            executable: exe_name(),
+            signal,
+        });
     }
-    let supervised = supervise_with_threads(&mut child, settings, deadline, message);
     answer(settings, executable, method, supervised)
 }
 
@@ -123,59 +123,199 @@ struct Supervised {
     stderr: Option<Vec<u8>>,
 }
 
-/// Supervises the call with helper threads: the portable way, and the one
-/// for calls with a message, whose reads may block for any time.
-fn supervise_with_threads<R: Read + Send>(
-    child: &mut Child,
+/// Supervises the call from the caller's thread, with one helper thread
+/// streaming the message when there is one. Returns with the plugin reaped,
+/// every pipe closed and the helper joined.
+fn supervise<R: Read + Send>(
+    plugin: &mut sys::Plugin,
     settings: &ProcessSettings,
     deadline: Option<Instant>,
     message: Option<R>,
 ) -> Supervised {
-    let (events, inbox) = mpsc::channel();
-    let stdout = Arc::new(Mutex::new(Vec::new()));
-    if let Some(pipe) = child.stdout.take() {
-        let (buffer, events, limit) = (stdout.clone(), events.clone(), settings.stdout_limit);
-        thread::spawn(move || read_stdout(pipe, &buffer, limit, &events));
-    }
-    let stderr_tail = match (settings.stderr, child.stderr.take()) {
-        (StderrMode::Capture(limit), Some(pipe)) => {
-            let tail = Arc::new(Mutex::new(Vec::new()));
-            let (buffer, events) = (tail.clone(), events.clone());
-            thread::spawn(move || read_stderr_tail(pipe, &buffer, limit, &events));
-            Some(tail)
-        }
+    let stderr_limit = match settings.stderr {
+        StderrMode::Capture(limit) => Some(limit),
         _ => None,
     };
-    #[cfg(unix)]
-    {
-        let (pid, events) = (child.id(), events.clone());
-        thread::spawn(move || wait_for_exit(pid, &events));
-    }
-
-    let stdin = child.stdin.take();
+    let (stdin, stdout, stderr) = plugin.take_pipes();
+    let stderr = stderr.filter(|_| stderr_limit.is_some());
+    let mut collected = Collected::new(settings.stdout_limit, stderr_limit, stderr.is_some());
     let cancel = AtomicBool::new(false);
     let outcome = thread::scope(|scope| {
+        let mut watch = sys::Watch::new(plugin, stdout, stderr);
         if let (Some(message), Some(stdin)) = (message, stdin) {
-            let (cancel, events) = (&cancel, events.clone());
-            scope.spawn(move || feed_stdin(message, stdin, cancel, &events));
+            let report = match watch.message_report() {
+                Ok(report) => report,
+                Err(error) => return terminate(plugin, Outcome::WaitFailed(error)),
+            };
+            let cancel = &cancel;
+            scope.spawn(move || feed_stdin(message, sys::PluginStdin::new(stdin), cancel, report));
         }
-        let outcome = supervise(
-            child,
-            &inbox,
-            deadline,
-            settings.exit_grace,
-            stderr_tail.is_some(),
-        );
+        let outcome = watch_until_done(plugin, &mut watch, &mut collected, settings, deadline);
         cancel.store(true, Ordering::Relaxed);
         outcome
     });
-    let take = |buffer: &Mutex<Vec<u8>>| {
-        std::mem::take(&mut *buffer.lock().unwrap_or_else(PoisonError::into_inner))
-    };
     Supervised {
         outcome,
-        stdout: take(&stdout),
-        stderr: stderr_tail.map(|tail| take(&tail)),
+        stdout: collected.stdout,
+        stderr: stderr_limit.map(|_| collected.stderr),
+    }
+}
+
+/// The supervision itself: waits for the plugin to exit and its pipes to
+/// close, within the deadline. Always reaps the plugin before returning.
+fn watch_until_done(
+    plugin: &mut sys::Plugin,
+    watch: &mut sys::Watch,
+    collected: &mut Collected,
+    settings: &ProcessSettings,
+    deadline: Option<Instant>,
+) -> Outcome {
+    loop {
+        if collected.finished() {
+            return reap(plugin);
+        }
+        // A grace too long to add up is no grace deadline at all.
+        let grace_end = collected
+            .exited_at
+            .and_then(|at| at.checked_add(settings.exit_grace));
+        let wake_at = [deadline, grace_end].into_iter().flatten().min();
+        if let Err(error) = watch.wait(plugin, wake_at, collected) {
+            return terminate(plugin, Outcome::WaitFailed(error));
+        }
+        if let Some(failure) = collected.failure.take() {
+            return terminate(plugin, failure);
+        }
+        // Time limits are checked after what has arrived is read, so that
+        // an answer complete before the deadline is never lost to it.
+        if collected.finished() {
+            continue;
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|deadline| now >= deadline) {
+            return terminate(plugin, Outcome::DeadlineExceeded);
+        }
+        if grace_end.is_some_and(|end| now >= end) {
+            // The plugin is gone but something it started still holds its
+            // stdout or stderr: that must not hold the call.
+            plugin.kill_tree();
+            return reap(plugin);
+        }
+    }
+}
+
+fn reap(plugin: &mut sys::Plugin) -> Outcome {
+    match plugin.reap() {
+        Ok(status) => Outcome::Finished(status),
+        Err(error) => Outcome::WaitFailed(error),
+    }
+}
+
+fn terminate(plugin: &mut sys::Plugin, outcome: Outcome) -> Outcome {
+    plugin.kill_tree();
+    match reap(plugin) {
+        Outcome::Finished(_) => outcome,
+        failed => failed,
+    }
+}
+
+/// What the plugin did so far, as the OS's `Watch` reports it.
+pub(crate) struct Collected {
+    exited_at: Option<Instant>,
+    stdout: Vec<u8>,
+    stdout_open: bool,
+    stdout_limit: usize,
+    stderr: Vec<u8>,
+    stderr_open: bool,
+    stderr_limit: usize,
+    /// Why the plugin must be killed now, if it must.
+    failure: Option<Outcome>,
+}
+
+impl Collected {
+    fn new(stdout_limit: usize, stderr_limit: Option<usize>, stderr_open: bool) -> Self {
+        Collected {
+            exited_at: None,
+            stdout: Vec::new(),
+            stdout_open: true,
+            stdout_limit,
+            stderr: Vec::new(),
+            stderr_open,
+            stderr_limit: stderr_limit.unwrap_or(0),
+            failure: None,
+        }
+    }
+
+    /// Whether the plugin exited and closed the pipes that are read.
+    fn finished(&self) -> bool {
+        self.exited_at.is_some() && !self.stdout_open && !self.stderr_open
+    }
+
+    fn has_exited(&self) -> bool {
+        self.exited_at.is_some()
+    }
+
+    fn exited(&mut self) {
+        self.exited_at.get_or_insert_with(Instant::now);
+    }
+
+    /// Keeps bytes of stdout; false (and the call fails) past the limit.
+    fn stdout(&mut self, bytes: &[u8]) -> bool {
+        if self.stdout.len() + bytes.len() > self.stdout_limit {
+            self.failure.get_or_insert(Outcome::StdoutOverflow);
+            return false;
+        }
+        self.stdout.extend_from_slice(bytes);
+        true
+    }
+
+    fn stdout_closed(&mut self) {
+        self.stdout_open = false;
+    }
+
+    fn stdout_failed(&mut self, error: io::Error) {
+        self.stdout_open = false;
+        self.failure.get_or_insert(Outcome::StdoutFailed(error));
+    }
+
+    /// Keeps the last bytes of stderr, up to its limit.
+    fn stderr(&mut self, bytes: &[u8]) {
+        self.stderr.extend_from_slice(bytes);
+        let excess = self.stderr.len().saturating_sub(self.stderr_limit);
+        self.stderr.drain(..excess);
+    }
+
+    /// Also when stderr cannot be read: it is diagnostics only.
+    fn stderr_closed(&mut self) {
+        self.stderr_open = false;
+    }
+
+    fn message_failed(&mut self, error: io::Error) {
+        self.failure.get_or_insert(Outcome::MessageFailed(error));
+    }
+}
+
+/// Streams the message into the plugin's stdin, then closes it. A plugin
+/// that stops reading (it answered already, or died) ends the stream
+/// quietly: that is its right, and its answer decides the call. A message
+/// that cannot be read is reported, with stdin kept open, so that the
+/// plugin is killed before it could take a truncated message for the whole.
+fn feed_stdin<R: Read>(
+    mut message: R,
+    stdin: sys::PluginStdin,
+    cancel: &AtomicBool,
+    report: sys::MessageReport,
+) {
+    let mut chunk = vec![0u8; STDIN_CHUNK];
+    while !cancel.load(Ordering::Relaxed) {
+        let n = match message.read(&mut chunk) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return report.failed(error, stdin),
+        };
+        if !stdin.write_all(&chunk[..n], cancel) {
+            return;
+        }
     }
 }
 
@@ -221,12 +361,8 @@ fn answer(
             })
         }
     };
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(signal) = status.signal() {
-            return Err(failed(ExecutionFailure::KilledBySignal { signal }));
-        }
+    if let Some(signal) = sys::killed_by(status) {
+        return Err(failed(ExecutionFailure::KilledBySignal { signal }));
     }
 
     if output.iter().all(u8::is_ascii_whitespace) {
@@ -246,311 +382,5 @@ fn answer(
             executable: exe_name(),
             problem: ResponseProblem::Protocol(problem),
         }),
-    }
-}
-
-/// Spawns, retrying briefly on `ETXTBSY`: an executable that was just
-/// written can still be open for writing in a process forked concurrently
-/// by another thread, until that process calls exec.
-fn spawn(command: &mut Command) -> io::Result<Child> {
-    #[cfg(unix)]
-    for attempt in 1..=10 {
-        match command.spawn() {
-            Err(error) if error.raw_os_error() == Some(libc::ETXTBSY) => {
-                thread::sleep(Duration::from_millis(10 * attempt));
-            }
-            result => return result,
-        }
-    }
-    command.spawn()
-}
-
-/// Waits for the plugin to exit and its pipes to close, within the deadline.
-/// Always reaps the child before returning.
-fn supervise(
-    child: &mut Child,
-    inbox: &Receiver<Event>,
-    deadline: Option<Instant>,
-    exit_grace: Duration,
-    stderr_captured: bool,
-) -> Outcome {
-    let mut exited_at: Option<Instant> = None;
-    let mut stdout_closed = false;
-    let mut stderr_closed = !stderr_captured;
-    while exited_at.is_none() || !stdout_closed || !stderr_closed {
-        // A grace too long to add up is no grace deadline at all.
-        let grace_end = exited_at.and_then(|at| at.checked_add(exit_grace));
-        let wake_at = [deadline, grace_end, poll_tick()]
-            .into_iter()
-            .flatten()
-            .min();
-        let event = match wake_at {
-            Some(at) => inbox.recv_timeout(at.saturating_duration_since(Instant::now())),
-            None => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        };
-        match event {
-            Ok(Event::Exited) => {
-                exited_at.get_or_insert_with(Instant::now);
-            }
-            Ok(Event::StdoutClosed) => stdout_closed = true,
-            Ok(Event::StderrClosed) => stderr_closed = true,
-            Ok(Event::StdoutOverflow) => return terminate(child, Outcome::StdoutOverflow),
-            Ok(Event::StdoutFailed(error)) => {
-                return terminate(child, Outcome::StdoutFailed(error))
-            }
-            Ok(Event::MessageFailed(error)) => {
-                return terminate(child, Outcome::MessageFailed(error))
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                let now = Instant::now();
-                if deadline.is_some_and(|deadline| now >= deadline) {
-                    return terminate(child, Outcome::DeadlineExceeded);
-                }
-                if grace_end.is_some_and(|end| now >= end) {
-                    // The plugin is gone but something it started still
-                    // holds its stdout or stderr: that must not hold the call.
-                    kill_process_group(child);
-                    break;
-                }
-                if exited_at.is_none() && has_exited(child) {
-                    exited_at = Some(now);
-                }
-            }
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-    }
-    reap(child)
-}
-
-fn reap(child: &mut Child) -> Outcome {
-    match child.wait() {
-        Ok(status) => Outcome::Finished(status),
-        Err(error) => Outcome::WaitFailed(error),
-    }
-}
-
-fn terminate(child: &mut Child, outcome: Outcome) -> Outcome {
-    kill_process_group(child);
-    match reap(child) {
-        Outcome::Finished(_) => outcome,
-        failed => failed,
-    }
-}
-
-/// On Unix a helper thread reports the exit; elsewhere the caller's thread
-/// looks now and then.
-#[cfg(unix)]
-fn poll_tick() -> Option<Instant> {
-    None
-}
-
-#[cfg(not(unix))]
-fn poll_tick() -> Option<Instant> {
-    Some(Instant::now() + Duration::from_millis(10))
-}
-
-#[cfg(unix)]
-fn has_exited(_child: &mut Child) -> bool {
-    false
-}
-
-#[cfg(not(unix))]
-fn has_exited(child: &mut Child) -> bool {
-    matches!(child.try_wait(), Ok(Some(_)))
-}
-
-/// Kills the plugin and everything in its process group. Only called before
-/// the plugin is reaped, so its pid still names its group.
-#[cfg(unix)]
-fn kill_process_group(child: &mut Child) {
-    let Ok(pgid) = libc::pid_t::try_from(child.id()) else {
-        let _ = child.kill();
-        return;
-    };
-    // SAFETY: kill(2) takes no pointers. The group id is the unreaped
-    // child's pid, which cannot have been reused.
-    unsafe { libc::kill(-pgid, libc::SIGKILL) };
-    // The plugin itself too, should it have left its group.
-    let _ = child.kill();
-}
-
-#[cfg(not(unix))]
-fn kill_process_group(child: &mut Child) {
-    let _ = child.kill();
-}
-
-/// Reports the plugin's exit without reaping it, so the caller's thread can
-/// still kill its process group safely.
-#[cfg(unix)]
-fn wait_for_exit(pid: u32, events: &Sender<Event>) {
-    let pid = libc::id_t::from(pid);
-    {
-        loop {
-            // SAFETY: siginfo_t is plain data for which all zeroes is valid.
-            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-            // SAFETY: `info` is a valid, writable siginfo_t; WNOWAIT leaves
-            // the child to be reaped by `Child::wait`.
-            let rc =
-                unsafe { libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOWAIT) };
-            if rc == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                break;
-            }
-        }
-    }
-    let _ = events.send(Event::Exited);
-}
-
-fn read_stdout(mut pipe: impl Read, buffer: &Mutex<Vec<u8>>, limit: usize, events: &Sender<Event>) {
-    let mut chunk = vec![0u8; STDOUT_CHUNK];
-    let event = loop {
-        match pipe.read(&mut chunk) {
-            Ok(0) => break Event::StdoutClosed,
-            Ok(n) => {
-                let mut buffer = buffer.lock().unwrap_or_else(PoisonError::into_inner);
-                if !append_within(&mut buffer, &chunk[..n], limit) {
-                    break Event::StdoutOverflow;
-                }
-            }
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => break Event::StdoutFailed(error),
-        }
-    };
-    // Closed before reporting, so a call never returns with it still open.
-    drop(pipe);
-    let _ = events.send(event);
-}
-
-fn read_stderr_tail(
-    mut pipe: impl Read,
-    tail: &Mutex<Vec<u8>>,
-    limit: usize,
-    events: &Sender<Event>,
-) {
-    let mut chunk = vec![0u8; 8 * 1024];
-    loop {
-        match pipe.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => keep_tail(
-                &mut tail.lock().unwrap_or_else(PoisonError::into_inner),
-                &chunk[..n],
-                limit,
-            ),
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => break,
-        }
-    }
-    drop(pipe);
-    let _ = events.send(Event::StderrClosed);
-}
-
-/// Appends `bytes` to the plugin's stdout unless that would pass `limit`.
-fn append_within(buffer: &mut Vec<u8>, bytes: &[u8], limit: usize) -> bool {
-    if buffer.len() + bytes.len() > limit {
-        return false;
-    }
-    buffer.extend_from_slice(bytes);
-    true
-}
-
-/// Appends `bytes` to the stderr tail and keeps its last `limit` bytes.
-fn keep_tail(tail: &mut Vec<u8>, bytes: &[u8], limit: usize) {
-    tail.extend_from_slice(bytes);
-    let excess = tail.len().saturating_sub(limit);
-    tail.drain(..excess);
-}
-
-/// Streams the message into the plugin's stdin, then closes it. A plugin
-/// that stops reading (it answered already, or died) ends the stream
-/// quietly: that is its right, and its answer decides the call.
-fn feed_stdin<R: Read>(
-    mut message: R,
-    stdin: ChildStdin,
-    cancel: &AtomicBool,
-    events: &Sender<Event>,
-) {
-    let pipe = PluginStdin::new(stdin);
-    let mut chunk = vec![0u8; STDIN_CHUNK];
-    while !cancel.load(Ordering::Relaxed) {
-        let n = match message.read(&mut chunk) {
-            Ok(0) => return,
-            Ok(n) => n,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => {
-                let _ = events.send(Event::MessageFailed(error));
-                return;
-            }
-        };
-        if !pipe.write_all(&chunk[..n], cancel) {
-            return;
-        }
-    }
-}
-
-/// The write end of the plugin's stdin. On Unix it is non-blocking, so a
-/// write never outlives the call (a process the plugin started could hold
-/// the read end open without reading), and SIGPIPE is blocked in this
-/// thread so that a closed pipe is an `EPIPE` error even in hosts that do
-/// not ignore the signal.
-struct PluginStdin(ChildStdin);
-
-impl PluginStdin {
-    #[cfg(unix)]
-    fn new(stdin: ChildStdin) -> Self {
-        use std::os::fd::AsRawFd;
-        let fd = stdin.as_raw_fd();
-        // SAFETY: plain calls on a descriptor this struct owns, and on a
-        // signal set that lives on this stack frame.
-        unsafe {
-            let flags = libc::fcntl(fd, libc::F_GETFL);
-            if flags >= 0 {
-                libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
-            }
-            let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
-            libc::sigemptyset(set.as_mut_ptr());
-            libc::sigaddset(set.as_mut_ptr(), libc::SIGPIPE);
-            libc::pthread_sigmask(libc::SIG_BLOCK, set.as_ptr(), std::ptr::null_mut());
-        }
-        PluginStdin(stdin)
-    }
-
-    #[cfg(not(unix))]
-    fn new(stdin: ChildStdin) -> Self {
-        PluginStdin(stdin)
-    }
-
-    /// Writes all of `bytes`; false when the plugin stopped reading or the
-    /// call is over.
-    fn write_all(&self, mut bytes: &[u8], cancel: &AtomicBool) -> bool {
-        while !bytes.is_empty() {
-            if cancel.load(Ordering::Relaxed) {
-                return false;
-            }
-            match (&self.0).write(bytes) {
-                Ok(0) => return false,
-                Ok(n) => bytes = &bytes[n..],
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => self.wait_writable(),
-                Err(_) => return false,
-            }
-        }
-        true
-    }
-
-    #[cfg(unix)]
-    fn wait_writable(&self) {
-        use std::os::fd::AsRawFd;
-        let mut poll = libc::pollfd {
-            fd: self.0.as_raw_fd(),
-            events: libc::POLLOUT,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd; the timeout bounds how long a
-        // cancellation can go unnoticed.
-        unsafe { libc::poll(&mut poll, 1, 50) };
-    }
-
-    #[cfg(not(unix))]
-    fn wait_writable(&self) {
-        thread::sleep(Duration::from_millis(1));
     }
 }

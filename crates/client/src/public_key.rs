@@ -147,10 +147,10 @@ impl PublicKey {
             }
         } else if oid == RSA_ENCRYPTION {
             use rsa::traits::PublicKeyParts;
-            let key = rsa::RsaPublicKey::from_public_key_der(der)
+            let key = rsa::PublicKey::from_public_key_der(der)
                 .map_err(|e| KeyError::Invalid(e.to_string()))?;
             KeyAlgorithm::Rsa {
-                bits: key.n().bits(),
+                bits: key.n().bit_width() as usize,
             }
         } else if oid == ED25519 {
             KeyAlgorithm::Ed25519
@@ -277,7 +277,7 @@ impl PublicKey {
                     HashFunc::SHA384 => rsa::Pkcs1v15Sign::new::<Sha384>(),
                     _ => rsa::Pkcs1v15Sign::new::<Sha512>(),
                 };
-                rsa::RsaPublicKey::from_public_key_der(&self.der)
+                rsa::PublicKey::from_public_key_der(&self.der)
                     .map_err(|e| KeyError::Invalid(e.to_string()))?
                     .verify(scheme, digest, signature)
                     .map_err(|_| KeyError::BadSignature)

@@ -92,13 +92,23 @@ impl PrehashSigner<DerSignature> for PluginSigner {
 }
 
 impl DigestSigner<Sha256, Signature> for PluginSigner {
-    fn try_sign_digest(&self, digest: Sha256) -> Result<Signature, signature::Error> {
+    fn try_sign_digest<F: Fn(&mut Sha256) -> Result<(), signature::Error>>(
+        &self,
+        update: F,
+    ) -> Result<Signature, signature::Error> {
+        let mut digest = Sha256::new();
+        update(&mut digest)?;
         PluginSigner::sign_prehash(self, &digest.finalize())
     }
 }
 
 impl DigestSigner<Sha256, DerSignature> for PluginSigner {
-    fn try_sign_digest(&self, digest: Sha256) -> Result<DerSignature, signature::Error> {
+    fn try_sign_digest<F: Fn(&mut Sha256) -> Result<(), signature::Error>>(
+        &self,
+        update: F,
+    ) -> Result<DerSignature, signature::Error> {
+        let mut digest = Sha256::new();
+        update(&mut digest)?;
         PrehashSigner::<DerSignature>::sign_prehash(self, &digest.finalize())
     }
 }

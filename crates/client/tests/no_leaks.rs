@@ -1,15 +1,21 @@
-//! Thousands of calls leave no zombie and no open descriptor behind.
-//! Alone in its own test binary, so no other test's processes or files are
-//! counted.
+//! Thousands of calls leave no zombie, no thread and no open descriptor
+//! behind. One test, alone in its own test binary, so that no other test's
+//! processes, threads or files are counted.
 #![cfg(target_os = "linux")]
 
 mod common;
 
-use common::{answer, Plugins};
-use sigstore_kms_client::{CallOptions, Client, StderrMode};
+use std::time::Duration;
+
+use common::{answer, Plugins, KEY_REF};
+use sigstore_kms_client::{CallOptions, Client, HashFunc, StderrMode};
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").unwrap().count()
 }
 
 /// Processes whose parent is this one, zombies included.
@@ -27,6 +33,11 @@ fn children() -> Vec<String> {
 }
 
 #[test]
+fn calls_leak_no_descriptor_thread_or_process() {
+    thousands_of_calls_leak_no_descriptor_and_no_process();
+    a_daemon_holding_the_pipes_leaks_no_descriptor_and_no_thread();
+}
+
 fn thousands_of_calls_leak_no_descriptor_and_no_process() {
     let plugins = Plugins::new();
     let ok = plugins.client(&format!(
@@ -51,4 +62,44 @@ fn thousands_of_calls_leak_no_descriptor_and_no_process() {
     let after = open_fds();
     assert_eq!(before, after, "descriptors leaked");
     assert_eq!(children(), Vec::<String>::new(), "children left behind");
+}
+
+/// A plugin that answers and leaves a daemon in a session of its own (out
+/// of reach of the process-group kill) holding its stdout and stderr: the
+/// call ends after the exit grace, and closes its ends of the pipes.
+fn a_daemon_holding_the_pipes_leaks_no_descriptor_and_no_thread() {
+    let plugins = Plugins::new();
+    let daemons = plugins.path("daemons");
+    let exe = plugins.script(
+        "sigstore-kms-daemon",
+        &format!(
+            "setsid sh -c 'echo $$ >> {}; exec sleep 60' & {}; exit 0",
+            daemons.display(),
+            answer(r#"{"signMessage":{"signature":"MAY="}}"#)
+        ),
+    );
+    let client = Client::builder()
+        .stderr(StderrMode::CAPTURE_TAIL)
+        .exit_grace(Duration::from_millis(50))
+        .with_executable(exe, KEY_REF);
+    let options = CallOptions::new();
+    let sign_both_ways = || {
+        client.sign_message(&b"message"[..], &options).unwrap();
+        client
+            .sign_digest(&[1; 32], HashFunc::SHA256, &options)
+            .unwrap();
+    };
+
+    sign_both_ways();
+    let before = (open_fds(), threads());
+    for _ in 0..20 {
+        sign_both_ways();
+    }
+    let after = (open_fds(), threads());
+    for pid in std::fs::read_to_string(&daemons).unwrap().lines() {
+        // SAFETY: kill(2) takes no pointers.
+        unsafe { libc::kill(pid.parse().unwrap(), libc::SIGKILL) };
+    }
+    assert_eq!(before.0, after.0, "descriptors leaked");
+    assert_eq!(before.1, after.1, "threads leaked");
 }

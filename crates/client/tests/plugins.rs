@@ -662,7 +662,10 @@ esac"#,
         let der: DerSignature = signer.try_sign(MESSAGE).unwrap();
         assert_eq!(der.as_bytes(), expected.as_bytes());
         let digested: Signature = signer
-            .try_sign_digest(Sha256::new_with_prefix(MESSAGE))
+            .try_sign_digest(|digest: &mut Sha256| {
+                digest.update(MESSAGE);
+                Ok(())
+            })
             .unwrap();
         assert_eq!(digested, fixed);
         let prehashed: DerSignature = signer.sign_prehash(&Sha256::digest(MESSAGE)).unwrap();
@@ -730,4 +733,47 @@ esac"#,
             Err(Error::Plugin { .. })
         ));
     }
+}
+
+/// `ctxDeadline` is RFC 3339, whose years end at 9999: a deadline beyond
+/// that (a timeout of thousands of years, or `Duration::MAX`) is sent as the
+/// last second of 9999, never as a panic.
+#[test]
+fn a_deadline_past_the_year_9999_is_sent_as_the_last_second_of_9999() {
+    let eight_thousand_years = Duration::from_secs(8000 * 366 * 24 * 3600);
+    let far = SystemTime::UNIX_EPOCH + Duration::from_secs(1 << 40);
+    let timeouts = [
+        CallOptions::new().timeout(eight_thousand_years),
+        CallOptions::new().timeout(Duration::MAX),
+        CallOptions::new().deadline(far),
+    ];
+    for options in timeouts {
+        let plugins = Plugins::new();
+        let client = recording_plugin(&plugins, SIGN_OK);
+        client.sign_message(&b"m"[..], &options).unwrap();
+        let args = std::fs::read_to_string(plugins.path("argv2")).unwrap();
+        assert!(
+            args.contains(r#""ctxDeadline":"9999-12-31T23:59:59Z""#),
+            "{options:?}: {args}"
+        );
+
+        let client = recording_plugin(
+            &plugins,
+            &format!(
+                r#"{{"createKey":{{"publicKeyPEM":"{}"}}}}"#,
+                b64(p256_pem().as_bytes())
+            ),
+        );
+        client.create_key("ecdsa-p256-sha256", &options).unwrap();
+        let args = std::fs::read_to_string(plugins.path("argv2")).unwrap();
+        assert!(
+            args.contains(r#""ctxDeadline":"9999-12-31T23:59:59Z""#),
+            "{options:?}: {args}"
+        );
+    }
+    let exe = Plugins::new();
+    let client = Client::builder()
+        .default_timeout(Duration::MAX)
+        .with_executable(exe.script("sigstore-kms-ok", &answer(SIGN_OK)), KEY_REF);
+    client.sign_message(&b"m"[..], &none()).unwrap();
 }

@@ -40,10 +40,17 @@ impl Read for GeneratedMessage {
 
 /// The digest of everything `reader` yields, computed as it is read.
 pub(crate) fn digest_of(hash: HashFunc, mut reader: impl Read) -> io::Result<Vec<u8>> {
-    fn run<D: Digest + io::Write>(mut reader: impl Read) -> io::Result<Vec<u8>> {
+    fn run<D: Digest>(mut reader: impl Read) -> io::Result<Vec<u8>> {
         let mut hasher = D::new();
-        io::copy(&mut reader, &mut hasher)?;
-        Ok(hasher.finalize().to_vec())
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            match reader.read(&mut chunk) {
+                Ok(0) => return Ok(hasher.finalize().to_vec()),
+                Ok(n) => hasher.update(&chunk[..n]),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
     }
     match hash {
         HashFunc::SHA512 => run::<Sha512>(&mut reader),

@@ -4,7 +4,7 @@
 
 use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
 use rsa::traits::PublicKeyParts as _;
-use rsa::BigUint;
+use rsa::BoxedUint;
 use sigstore_kms_handler::{public_key_pem, HandlerError};
 use sigstore_kms_protocol::HashFunc;
 use spki::der::asn1::OctetStringRef;
@@ -25,7 +25,7 @@ pub enum PublicKey {
     /// A P-384 key.
     P384(p384::PublicKey),
     /// An RSA key of 2048, 3072 or 4096 bits.
-    Rsa(rsa::RsaPublicKey),
+    Rsa(rsa::PublicKey),
 }
 
 /// Why a public-key object cannot be used.
@@ -61,7 +61,7 @@ impl PublicKey {
     /// accepted as the DER OCTET STRING the standard asks for, and as the
     /// raw point some tokens return.
     pub fn from_ec(params: &[u8], point: &[u8]) -> Result<PublicKey, KeyError> {
-        let raw = OctetStringRef::from_der(point)
+        let raw = <&OctetStringRef>::from_der(point)
             .map(|octets| octets.as_bytes())
             .unwrap_or(point);
         let raw_or_point = |parse: &dyn Fn(&[u8]) -> bool| {
@@ -90,12 +90,12 @@ impl PublicKey {
 
     /// The RSA key of `CKA_MODULUS` and `CKA_PUBLIC_EXPONENT`.
     pub fn from_rsa(modulus: &[u8], exponent: &[u8]) -> Result<PublicKey, KeyError> {
-        let key = rsa::RsaPublicKey::new(
-            BigUint::from_bytes_be(modulus),
-            BigUint::from_bytes_be(exponent),
+        let key = rsa::PublicKey::new(
+            BoxedUint::from_be_slice_vartime(modulus),
+            BoxedUint::from_be_slice_vartime(exponent),
         )
         .map_err(|err| KeyError::Rsa(err.to_string()))?;
-        let bits = key.n().bits();
+        let bits = key.n().bit_width() as usize;
         Algorithm::rsa(bits).ok_or(KeyError::RsaSize(bits))?;
         Ok(PublicKey::Rsa(key))
     }
@@ -106,7 +106,9 @@ impl PublicKey {
             PublicKey::P256(_) => Algorithm::EcdsaP256,
             PublicKey::P384(_) => Algorithm::EcdsaP384,
             // `from_rsa` admits only sizes that have an algorithm.
-            PublicKey::Rsa(key) => Algorithm::rsa(key.n().bits()).unwrap_or(Algorithm::Rsa4096),
+            PublicKey::Rsa(key) => {
+                Algorithm::rsa(key.n().bit_width() as usize).unwrap_or(Algorithm::Rsa4096)
+            }
         }
     }
 
@@ -172,7 +174,7 @@ mod tests {
     #[test]
     fn ec_point_is_read_as_der_or_raw() {
         let key = p256_key();
-        let point = key.verifying_key().to_encoded_point(false);
+        let point = key.verifying_key().to_sec1_point(false);
         let raw = point.as_bytes();
         let mut der = vec![0x04, raw.len() as u8];
         der.extend_from_slice(raw);

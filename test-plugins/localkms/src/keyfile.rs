@@ -5,12 +5,12 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use p256::elliptic_curve::sec1::ToEncodedPoint;
+use p256::elliptic_curve::sec1::{Sec1Point, ToSec1Point};
 use p256::elliptic_curve::zeroize::Zeroizing;
+use p256::elliptic_curve::Generate as _;
 use p256::pkcs8::{EncodePrivateKey, LineEnding, ObjectIdentifier};
-use p256::{EncodedPoint, PublicKey, SecretKey};
-use pkcs8::{PrivateKeyInfo, SecretDocument};
-use rand_core::OsRng;
+use p256::{NistP256, PublicKey, SecretKey};
+use pkcs8::{PrivateKeyInfoRef, SecretDocument};
 use sec1::EcPrivateKey;
 
 /// A key file is a few hundred bytes; anything far larger is not a key.
@@ -156,7 +156,11 @@ pub fn load_or_create(path: &Path) -> Result<(KeyPair, Origin), KeyFileError> {
         path: path.to_owned(),
         source,
     };
-    let key = SecretKey::random(&mut OsRng);
+    let key = SecretKey::try_generate().map_err(|err| {
+        create_error(io::Error::other(format!(
+            "the system's random number generator failed: {err}"
+        )))
+    })?;
     let pem = key
         .to_pkcs8_pem(LineEnding::LF)
         .map_err(|err| KeyFileError::Encode(err.to_string()))?;
@@ -301,7 +305,7 @@ fn decode(path: &Path, label: &str, block: &str) -> Result<KeyPair, KeyFileError
     match label {
         PKCS8_LABEL => {
             let der = der(PKCS8_LABEL)?;
-            let info = PrivateKeyInfo::try_from(der.as_bytes())
+            let info = PrivateKeyInfoRef::try_from(der.as_bytes())
                 .map_err(|err| malformed(PKCS8_LABEL, err.to_string()))?;
             let algorithm = info.algorithm.oid;
             if algorithm != EC_PUBLIC_KEY {
@@ -312,7 +316,7 @@ fn decode(path: &Path, label: &str, block: &str) -> Result<KeyPair, KeyFileError
                 Ok(curve) => return Err(wrong_type(format!("an EC key on {}", curve_name(curve)))),
                 Err(err) => return Err(malformed(PKCS8_LABEL, err.to_string())),
             }
-            let key = EcPrivateKey::try_from(info.private_key)
+            let key = EcPrivateKey::try_from(info.private_key.as_bytes())
                 .map_err(|err| malformed(PKCS8_LABEL, err.to_string()))?;
             key_pair(&key).map_err(|reason| malformed(PKCS8_LABEL, reason))
         }
@@ -355,9 +359,9 @@ fn key_pair(key: &EcPrivateKey<'_>) -> Result<KeyPair, String> {
         .map_err(|_| "the private key is not a P-256 scalar".to_owned())?;
     let pair = KeyPair::new(secret);
     if let Some(stored) = key.public_key {
-        let stored = EncodedPoint::from_bytes(stored)
+        let stored = Sec1Point::<NistP256>::from_bytes(stored)
             .map_err(|_| "the stored public key is not an encoded point".to_owned())?;
-        if pair.public.to_encoded_point(stored.is_compressed()) != stored {
+        if pair.public.to_sec1_point(stored.is_compressed()) != stored {
             return Err("the stored public key does not belong to the private key".to_owned());
         }
     }

@@ -3,7 +3,8 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use ecdsa::hazmat::{bits2field, DigestPrimitive, SignPrimitive as _};
+use ecdsa::hazmat::sign_prehashed_rfc6979;
+use ecdsa::DigestAlgorithm;
 use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
 use p256::NistP256;
@@ -128,7 +129,7 @@ impl Plugin for LocalKms {
         check_message_options(options)?;
         let pair = self.load()?;
         let digest = self.digest(message, options)?;
-        Ok(sign_prehash(&pair, &digest)?.to_der().as_bytes().to_vec())
+        Ok(sign_prehash(&pair, &digest).to_der().as_bytes().to_vec())
     }
 
     fn verify_signature(
@@ -156,15 +157,13 @@ impl Plugin for LocalKms {
 /// What `SigningKey::sign_prehash` computes (ECDSA with RFC 6979 nonces),
 /// without building a `SigningKey`: that derives the public key again, a
 /// second scalar multiplication next to the one of the signature itself.
-fn sign_prehash(pair: &KeyPair, digest: &[u8]) -> Result<Signature, Error> {
-    let failed = |_| "signing the digest failed";
-    let z = bits2field::<NistP256>(digest).map_err(failed)?;
-    let (signature, _) = pair
-        .secret
-        .to_nonzero_scalar()
-        .try_sign_prehashed_rfc6979::<<NistP256 as DigestPrimitive>::Digest>(&z, &[])
-        .map_err(failed)?;
-    Ok(signature)
+fn sign_prehash(pair: &KeyPair, digest: &[u8]) -> Signature {
+    let (signature, _) = sign_prehashed_rfc6979::<NistP256, <NistP256 as DigestAlgorithm>::Digest>(
+        &pair.secret.to_nonzero_scalar(),
+        digest,
+        &[],
+    );
+    signature
 }
 
 #[cfg(test)]
@@ -184,7 +183,7 @@ mod tests {
         };
         for digest in [&[7u8; 32][..], &[9u8; 48], &[1u8; 64]] {
             let expected: Signature = SigningKey::from(&secret).sign_prehash(digest).unwrap();
-            assert_eq!(sign_prehash(&pair, digest).unwrap(), expected);
+            assert_eq!(sign_prehash(&pair, digest), expected);
         }
     }
 }
