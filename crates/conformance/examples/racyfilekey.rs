@@ -16,6 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use p384::ecdsa::SigningKey;
+use p384::elliptic_curve::Generate as _;
 use p384::pkcs8::{EncodePrivateKey, LineEnding};
 use sigstore_kms_handler::Error;
 
@@ -25,7 +26,7 @@ const KEY_SERVICE_DELAY: Duration = Duration::from_millis(500);
 
 fn create_unless_exists(path: &Path) -> Result<SigningKey, Error> {
     std::thread::sleep(KEY_SERVICE_DELAY);
-    let key = SigningKey::random(&mut rand_core::OsRng);
+    let key = SigningKey::from(p384::SecretKey::try_generate()?);
     std::fs::write(path, key.to_pkcs8_pem(LineEnding::LF)?.as_bytes())?;
     Ok(key)
 }

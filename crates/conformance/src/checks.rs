@@ -97,13 +97,6 @@ pub const CHECKS: [&str; CHECK_COUNT] = {
 const UNSUPPORTED_ALGORITHM: &str = "any-algorithm";
 const MESSAGE_LEN: u64 = 4096;
 
-/// How long a call waits for the plugin's stdout and stderr to close once
-/// it exited. The client's default (250 ms) is for hosts that must not
-/// hang; on a saturated machine the threads reading the pipes can be
-/// scheduled later than that, and the reply would be lost. A plugin that
-/// leaves a process holding its output still fails, only later.
-const EXIT_GRACE: Duration = Duration::from_secs(10);
-
 /// How long `publicKey` with a deadline long past may take: it must fail
 /// without waiting for the plugin, which any bound far below the timeout of
 /// a call shows, however loaded the machine.
@@ -153,7 +146,6 @@ impl Suite {
         let builder = || {
             let builder = Client::builder()
                 .stderr(StderrMode::CAPTURE_TAIL)
-                .exit_grace(EXIT_GRACE)
                 .default_timeout(config.timeout);
             match &config.search_path {
                 Some(path) => builder.search_path(path.clone()),

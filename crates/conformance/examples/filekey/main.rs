@@ -15,11 +15,12 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use p384::ecdsa::SigningKey;
+use p384::elliptic_curve::Generate as _;
 use p384::pkcs8::{EncodePrivateKey, LineEnding};
 use sigstore_kms_handler::Error;
 
 fn create_once(path: &Path) -> Result<SigningKey, Error> {
-    let key = SigningKey::random(&mut rand_core::OsRng);
+    let key = SigningKey::from(p384::SecretKey::try_generate()?);
     let pem = key.to_pkcs8_pem(LineEnding::LF)?;
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
