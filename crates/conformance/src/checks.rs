@@ -450,19 +450,12 @@ impl Suite {
             return fail("no signature was made");
         }
         for signed in &self.signed {
-            match key.verify_digest(&signed.digest, &signed.signature, signed.hash) {
-                Ok(()) => {}
-                Err(KeyError::UnsupportedAlgorithm(algorithm)) => {
-                    return Outcome::Skipped(format!(
-                        "{algorithm} signatures cannot be verified locally"
-                    ))
-                }
-                Err(err) => {
-                    return fail(format!(
-                        "the signature of {} does not verify with the public key: {err}",
-                        signed.check
-                    ))
-                }
+            if let Err(outcome) =
+                verify_locally(key, &signed.digest, &signed.signature, signed.hash, || {
+                    format!("the signature of {}", signed.check)
+                })
+            {
+                return outcome;
             }
         }
         Outcome::Passed
@@ -658,6 +651,25 @@ pub(crate) fn message(seed: u64) -> GeneratedMessage {
 
 pub(crate) fn fail(reason: impl std::fmt::Display) -> Outcome {
     Outcome::Failed(reason.to_string())
+}
+
+/// Verifies `signature` over `digest` with `key`, here rather than through
+/// the plugin. `Err` is what to report: skipped for a key type this suite
+/// cannot verify, else a failure naming `whose` signature it was.
+pub(crate) fn verify_locally(
+    key: &PublicKey,
+    digest: &[u8],
+    signature: &[u8],
+    hash: HashFunc,
+    whose: impl FnOnce() -> String,
+) -> Result<(), Outcome> {
+    match key.verify_digest(digest, signature, hash) {
+        Ok(()) => Ok(()),
+        Err(KeyError::UnsupportedAlgorithm(algorithm)) => Err(Outcome::Skipped(format!(
+            "{algorithm} signatures cannot be verified locally"
+        ))),
+        Err(err) => Err(fail(format!("{} does not verify: {err}", whose()))),
+    }
 }
 
 /// The plugin must answer with its own error: not succeed, not crash.

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::thread;
 
-use sigstore_kms_client::{HashFunc, KeyError, PublicKey};
+use sigstore_kms_client::{HashFunc, PublicKey};
 
-use crate::checks::{fail, message, Suite};
+use crate::checks::{fail, message, verify_locally, Suite};
 use crate::message::digest_of;
 use crate::report::Outcome;
 
@@ -237,26 +237,26 @@ impl Suite {
             return fail("no concurrent caller made a signature");
         }
         for signed in &self.caller_signatures {
-            let keys = [Some(key), signed.key.as_ref()];
-            for (which, with) in keys.into_iter().flatten().enumerate() {
-                match with.verify_digest(&signed.digest, &signed.signature, HashFunc::SHA256) {
-                    Ok(()) => {}
-                    Err(KeyError::UnsupportedAlgorithm(algorithm)) => {
-                        return Outcome::Skipped(format!(
-                            "{algorithm} signatures cannot be verified locally"
-                        ))
-                    }
-                    Err(err) => {
-                        return fail(format!(
-                            "the signature of concurrent caller {} does not verify with {}: {err}",
-                            signed.caller,
-                            if which == 0 {
-                                "the key"
-                            } else {
-                                "the key its createKey returned"
-                            }
-                        ))
-                    }
+            let keys = [
+                (Some(key), "the key"),
+                (signed.key.as_ref(), "the key its createKey returned"),
+            ];
+            for (with, which) in keys {
+                let Some(with) = with else { continue };
+                let whose = || {
+                    format!(
+                        "the signature of concurrent caller {}, checked with {which},",
+                        signed.caller
+                    )
+                };
+                if let Err(outcome) = verify_locally(
+                    with,
+                    &signed.digest,
+                    &signed.signature,
+                    HashFunc::SHA256,
+                    whose,
+                ) {
+                    return outcome;
                 }
             }
         }
