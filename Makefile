@@ -49,9 +49,19 @@ interop-when-go:
 interop:
 	bash interop/run-interop.sh
 
+.PHONY: test-windows
+## test-windows: cross-build for Windows (mingw) and run the test suites and
+## the conformance suite under Wine; cargo check for the Windows MSVC and
+## both Apple targets with -D warnings (installs what it lacks; caches the
+## Wine prefix and its target dir in ~/.cache/sigstore-kms-rs)
+test-windows:
+	bash .ci/windows.sh
+
 .PHONY: e2e-cosign
-## e2e-cosign: pinned cosign releases, installed into .tools/bin, generate a
-## key, sign and verify blobs offline through localkms
+## e2e-cosign: pinned cosign releases (and go-containerregistry's registry
+## and crane), installed into .tools/bin: keys, blobs (bare and bundles) and
+## images signed and verified offline through localkms and sigstore-kms-hsm
+## (SoftHSM2) with P-256, P-384 and RSA-3072 keys
 e2e-cosign:
 	bash interop/e2e-cosign.sh
 
@@ -116,3 +126,9 @@ conformance-under-load:
 	    echo "hsm: run $$run of $(RUNS): $$(grep 'test result' "$$log")"; \
 	  else cat "$$log"; echo "hsm: run $$run FAILED" >&2; exit 1; fi; \
 	done
+
+.PHONY: bench-hsm
+## bench-hsm: only the HSM section of make bench (sigstore-kms-hsm direct and
+## through its agent, over SoftHSM2), replaced in BENCHMARKS.md.
+bench-hsm:
+	bash bench/run.sh hsm

@@ -9,17 +9,22 @@
 #   BENCH_OUT      where the report goes (default BENCHMARKS.md)
 #   COSIGN_BIN     a cosign v3 binary; else .tools/bin/cosign-v3.1.3 or
 #                  $COSIGN_BIN_DIR/cosign-v3.1.3 when present
+#
+# `bench/run.sh hsm` (make bench-hsm) runs only section 5, sigstore-kms-hsm
+# direct and through its agent over SoftHSM2, and replaces that section of
+# BENCH_OUT.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 target="${CARGO_TARGET_DIR:-$root/target}"
 cargo="${CARGO:-cargo}"
 
-echo "== build (release): sigstore-kms-bench, sigstore-kms-localkms, sigstore-kms" >&2
-"$cargo" build --release --locked -p sigstore-kms-bench -p sigstore-kms-localkms -p sigstore-kms-cli
+only="${1:-}"
+echo "== build (release): sigstore-kms-bench, sigstore-kms-localkms, sigstore-kms-hsm, sigstore-kms" >&2
+"$cargo" build --release --locked -p sigstore-kms-bench -p sigstore-kms-localkms -p sigstore-kms-hsm -p sigstore-kms-cli
 
 static_bin=""
-if [ "$(uname -s)" = Linux ]; then
+if [ "$(uname -s)" = Linux ] && [ "$only" != hsm ]; then
   # The same plugin linked statically (see the README): the per-call
   # tables compare both builds. Cargo then relinks the default build.
   static_bin="$target/bench-static"
@@ -49,6 +54,14 @@ fi
 [ -n "$cosign" ] || echo "no cosign v3 binary found: the cosign row is left out (make e2e-cosign installs one)" >&2
 
 echo "== run (uptime: $(uptime))" >&2
+if [ "$only" = hsm ]; then
+  exec "$target/release/sigstore-kms-bench" hsm-report \
+    --cargo-bin-dir "$target/release" \
+    --go-bin-dir "$go_bin" \
+    --rounds "${BENCH_ROUNDS:-5}" \
+    --calls "${BENCH_CALLS:-100}" \
+    --out "${BENCH_OUT:-$root/BENCHMARKS.md}"
+fi
 "$target/release/sigstore-kms-bench" report \
   --cargo-bin-dir "$target/release" \
   --static-bin-dir "$static_bin" \

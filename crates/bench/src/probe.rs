@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256, Sha384};
 use sigstore_kms_client::{CallOptions, Client, HashFunc, StderrMode};
 
 use crate::args::{Args, Result};
+use crate::peak_rss::peak_rss_kib;
 
 /// A fixed message whose digest the sign-digest calls send.
 const MESSAGE: &[u8] = b"benchmark message";
@@ -96,7 +97,7 @@ pub fn stream(args: &Args) -> Result<()> {
     let start = Instant::now();
     client.sign_message(file, &CallOptions::new())?;
     let seconds = start.elapsed().as_secs_f64();
-    let (host, plugin) = peak_rss_kib();
+    let (host, plugin) = peak_rss_kib()?;
     println!("{seconds:.4} {host} {plugin}");
     Ok(())
 }
@@ -144,19 +145,4 @@ pub fn concurrent(args: &Args) -> Result<()> {
     }
     println!("{:.4}", elapsed.as_secs_f64());
     Ok(())
-}
-
-/// Peak resident set of this process and of the largest reaped child, KiB.
-fn peak_rss_kib() -> (i64, i64) {
-    let maxrss = |who| {
-        // SAFETY: getrusage fills the zeroed struct it is given.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: `usage` is a valid, writable rusage.
-        if unsafe { libc::getrusage(who, &mut usage) } == 0 {
-            usage.ru_maxrss
-        } else {
-            -1
-        }
-    };
-    (maxrss(libc::RUSAGE_SELF), maxrss(libc::RUSAGE_CHILDREN))
 }

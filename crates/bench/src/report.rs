@@ -16,7 +16,7 @@ use crate::stats::{median, median_ratio, range};
 const MIB: u64 = 1024 * 1024;
 
 /// Where everything lives for one report.
-struct Bench {
+pub struct Bench {
     me: PathBuf,
     cargo_bin: PathBuf,
     go_bin: Option<PathBuf>,
@@ -64,6 +64,7 @@ pub fn run(args: &Args) -> Result<()> {
     let load_after_stream = loadavg();
     let rss = memory(&bench)?;
     let scaling = scaling(&bench, rounds.min(3))?;
+    let hsm = crate::hsm::section(&bench, rounds, n_calls)?;
     let load_after = loadavg();
 
     writeln!(
@@ -74,17 +75,59 @@ pub fn run(args: &Args) -> Result<()> {
         started.elapsed().as_secs_f64()
     )?;
     writeln!(doc, "## Targets\n")?;
-    doc.push_str(&targets(&calls, &streaming, &rss));
+    let mut target_rows = targets(&calls, &streaming, &rss);
+    if let Some(hsm) = &hsm {
+        // Before the blank line that ends the table.
+        target_rows.pop();
+        target_rows.push_str(&hsm.targets);
+        target_rows.push('\n');
+    }
+    doc.push_str(&target_rows);
     doc.push_str(&calls.text);
     doc.push_str(&streaming.text);
     doc.push_str(&rss.text);
     doc.push_str(&scaling);
+    if let Some(hsm) = &hsm {
+        doc.push_str(&hsm.text);
+    }
     if let Some(path) = args.opt("analysis") {
         doc.push_str(&fs::read_to_string(path)?);
     }
     fs::write(&out, doc)?;
     eprintln!("wrote {}", out.display());
     Ok(())
+}
+
+/// `hsm-report`: section 5 alone, put into `--out` in place of the old one.
+pub fn run_hsm(args: &Args) -> Result<()> {
+    let rounds: usize = args.num("rounds", 5)?;
+    let n_calls: u32 = args.num("calls", 100)?;
+    let bench = Bench::set_up(args)?;
+    crate::hsm::run_alone(&bench, rounds, n_calls, Path::new(args.get("out")?))
+}
+
+/// What the HSM section (Unix-only, see `hsm.rs`) reads of the bench.
+#[cfg(unix)]
+impl Bench {
+    /// The directory of keys and messages.
+    pub fn work_dir(&self) -> &Path {
+        &self.work.0
+    }
+
+    /// The release binaries.
+    pub fn cargo_bin(&self) -> &Path {
+        &self.cargo_bin
+    }
+
+    /// The plugin search path.
+    pub fn plugin_path(&self) -> &str {
+        &self.plugin_path
+    }
+
+    /// The localkms P-256 key.
+    pub fn local_key(&self) -> &str {
+        &self.local_key
+    }
 }
 
 impl Bench {
@@ -144,13 +187,26 @@ impl Bench {
 
     /// Runs this binary's probe `args`; returns its stdout's words.
     fn probe(&self, args: &[&str]) -> Result<Vec<f64>> {
+        self.probe_env(args, &[])
+    }
+
+    /// Like [`Bench::probe`], with `env` added to the probe's environment.
+    pub fn probe_env(&self, args: &[&str], env: &[(&str, &str)]) -> Result<Vec<f64>> {
         let mut command = Command::new(&self.me);
-        command.args(args).args(["--plugin-dir", &self.plugin_path]);
+        command
+            .args(args)
+            .args(["--plugin-dir", &self.plugin_path])
+            .envs(env.iter().copied());
         words(&mut command)
     }
 
     /// Runs bench-gohost with the plugins on PATH.
     fn go_host(&self, args: &[&str]) -> Result<Option<f64>> {
+        self.go_host_env(args, &[])
+    }
+
+    /// Like [`Bench::go_host`], with `env` added to its environment.
+    pub fn go_host_env(&self, args: &[&str], env: &[(&str, &str)]) -> Result<Option<f64>> {
         let Some(go_bin) = &self.go_bin else {
             return Ok(None);
         };
@@ -160,7 +216,10 @@ impl Bench {
             std::env::var("PATH").unwrap_or_default()
         );
         let mut command = Command::new(go_bin.join("bench-gohost"));
-        command.args(args).env("PATH", path);
+        command
+            .args(args)
+            .env("PATH", path)
+            .envs(env.iter().copied());
         Ok(words(&mut command)?.first().copied())
     }
 
@@ -173,7 +232,12 @@ impl Bench {
     }
 }
 
-fn create_key(plugin_path: &str, key: &str, hash_func: HashFunc, algorithm: &str) -> Result<()> {
+pub fn create_key(
+    plugin_path: &str,
+    key: &str,
+    hash_func: HashFunc,
+    algorithm: &str,
+) -> Result<()> {
     Client::builder()
         .hash_func(hash_func)
         .search_path(plugin_path)
@@ -244,7 +308,7 @@ fn first_line(program: &str, args: &[&str]) -> String {
         .unwrap_or_else(|| "not available".to_owned())
 }
 
-fn loadavg() -> String {
+pub fn loadavg() -> String {
     fs::read_to_string("/proc/loadavg")
         .map(|text| {
             text.split_whitespace()

@@ -3,11 +3,12 @@
 //! A blob is streamed to the plugin while it runs, so a source that can
 //! block for any time (a pipe whose writer neither writes nor closes, as
 //! in `sleep 20 | sigstore-kms sign-blob -`) is read in a thread of its
-//! own: the call's deadline then holds whatever the input does.
+//! own (and a FIFO is opened there, since opening one waits for a
+//! writer): the call's deadline then holds whatever the input does.
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
@@ -44,8 +45,7 @@ pub fn open_blob(path: &Path) -> Result<Blob, CliError> {
         }
         return Ok(Blob::Stream(Box::new(io::stdin())));
     }
-    let file = File::open(path).map_err(input_error)?;
-    let kind = file.metadata().map_err(input_error)?.file_type();
+    let kind = std::fs::metadata(path).map_err(input_error)?.file_type();
     if kind.is_dir() {
         return Err(input_error(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -53,9 +53,33 @@ pub fn open_blob(path: &Path) -> Result<Blob, CliError> {
         )));
     }
     if kind.is_file() {
-        Ok(Blob::File(file))
-    } else {
-        Ok(Blob::Stream(Box::new(file)))
+        return Ok(Blob::File(File::open(path).map_err(input_error)?));
+    }
+    // Opening a FIFO waits for a writer: that too is reading the input.
+    Ok(Blob::Stream(Box::new(OpenedOnFirstRead {
+        path: path.to_owned(),
+        file: None,
+    })))
+}
+
+/// A file opened by its first read.
+struct OpenedOnFirstRead {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+impl Read for OpenedOnFirstRead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => self.file.insert(File::open(&self.path).map_err(|error| {
+                io::Error::new(
+                    error.kind(),
+                    format!("cannot open {}: {error}", self.path.display()),
+                )
+            })?),
+        };
+        file.read(buf)
     }
 }
 

@@ -1,4 +1,4 @@
-//! The key and blob commands.
+//! The key commands and `sign-blob`.
 
 use std::io::Write;
 use std::path::Path;
@@ -6,16 +6,17 @@ use std::time::{Duration, SystemTime};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use sigstore_kms_client::{CallOptions, Client, HashFunc, KeyAlgorithm, KeyError, PublicKey};
-use sigstore_kms_protocol::KEY_REFERENCE_SEPARATOR;
+use sigstore_kms_client::{CallOptions, Client, HashFunc};
 
 use crate::blob::open_blob;
+use crate::bundle::Bundle;
+use crate::digest::SignatureDigest;
 use crate::error::CliError;
-use crate::files::{read_signature, write_atomically};
+use crate::files::write_atomically;
 
-/// Loads the plugin the way cosign does: with SHA-256, the per-call hash
-/// following the key.
-fn load(key_reference: &str, timeout: Duration) -> Result<Client, CliError> {
+/// Loads the plugin the way cosign does: with SHA-256; each signing or
+/// verifying call names its own hash.
+pub fn load(key_reference: &str, timeout: Duration) -> Result<Client, CliError> {
     Ok(Client::builder()
         .hash_func(HashFunc::SHA256)
         .default_timeout(timeout)
@@ -24,23 +25,14 @@ fn load(key_reference: &str, timeout: Duration) -> Result<Client, CliError> {
 
 /// The options of a call streaming a blob, and the deadline they set: the
 /// blob's reader must know it too, so that the input cannot hold the call.
-fn streaming_call(
-    algorithm: &KeyAlgorithm,
+pub fn streaming_call(
+    algorithm: SignatureDigest,
     timeout: Duration,
 ) -> (CallOptions, Option<SystemTime>) {
-    let options = CallOptions::new().hash_func(hash_for(algorithm));
+    let options = CallOptions::new().hash_func(algorithm.hash_func());
     match SystemTime::now().checked_add(timeout) {
         Some(deadline) => (options.deadline(deadline), Some(deadline)),
         None => (options, None),
-    }
-}
-
-/// The hash cosign 3 uses with a key of this algorithm.
-fn hash_for(algorithm: &KeyAlgorithm) -> HashFunc {
-    match algorithm {
-        KeyAlgorithm::EcdsaP384 => HashFunc::SHA384,
-        KeyAlgorithm::EcdsaP521 => HashFunc::SHA512,
-        _ => HashFunc::SHA256,
     }
 }
 
@@ -96,78 +88,55 @@ pub fn public_key(
     }
 }
 
+/// What `sign-blob` writes besides the signature.
+pub struct SignOutputs<'a> {
+    /// The base64 signature goes here instead of stdout.
+    pub signature: Option<&'a Path>,
+    /// A Sigstore bundle of the signature goes here.
+    pub bundle: Option<&'a Path>,
+}
+
 pub fn sign_blob(
     key_reference: &str,
     blob: &Path,
-    output_signature: Option<&Path>,
+    algorithm: SignatureDigest,
+    outputs: SignOutputs<'_>,
     timeout: Duration,
 ) -> Result<(), CliError> {
     let client = load(key_reference, timeout)?;
-    let blob = open_blob(blob)?;
-    let key = client.public_key(&CallOptions::new())?;
-    let (options, deadline) = streaming_call(key.algorithm(), timeout);
-    let message = blob.into_message(deadline)?;
-    let signature = STANDARD.encode(client.sign_message(message, &options)?);
-    match output_signature {
+    let message = open_blob(blob)?;
+    let signature = match outputs.bundle {
+        // The bundle records the digest, so the digest computed here is
+        // the one signed: the bundle cannot describe other bytes.
+        Some(bundle_path) => {
+            let public = client.public_key(&CallOptions::new())?;
+            let digest =
+                algorithm
+                    .hash(message.into_reader())
+                    .map_err(|source| CliError::Input {
+                        what: "blob",
+                        path: blob.to_owned(),
+                        source,
+                    })?;
+            let options = CallOptions::new().hash_func(algorithm.hash_func());
+            let signature = client.sign_digest(&digest, algorithm.hash_func(), &options)?;
+            let bundle = Bundle::new(algorithm, digest, signature.clone(), public.to_der());
+            write_atomically(bundle_path, &bundle.to_json(), true)?;
+            eprintln!("Bundle written to {}", bundle_path.display());
+            signature
+        }
+        None => {
+            let (options, deadline) = streaming_call(algorithm, timeout);
+            client.sign_message(message.into_message(deadline)?, &options)?
+        }
+    };
+    let signature = STANDARD.encode(signature);
+    match outputs.signature {
         Some(path) => {
             write_atomically(path, signature.as_bytes(), true)?;
             eprintln!("Signature written to {}", path.display());
             Ok(())
         }
         None => write_stdout(format!("{signature}\n").as_bytes()),
-    }
-}
-
-pub fn verify_blob(
-    key: &str,
-    signature: &str,
-    blob: &Path,
-    timeout: Duration,
-) -> Result<(), CliError> {
-    let signature = read_signature(signature)?;
-    let blob = open_blob(blob)?;
-    if key.contains(KEY_REFERENCE_SEPARATOR) {
-        let client = load(key, timeout)?;
-        let public = client.public_key(&CallOptions::new())?;
-        let (options, deadline) = streaming_call(public.algorithm(), timeout);
-        client.verify_signature(&signature, blob.into_message(deadline)?, &options)?;
-    } else {
-        verify_locally(Path::new(key), &signature, blob.into_reader())?;
-    }
-    eprintln!("Verified OK");
-    Ok(())
-}
-
-fn verify_locally(
-    key_path: &Path,
-    signature: &[u8],
-    message: impl std::io::Read,
-) -> Result<(), CliError> {
-    let pem = std::fs::read(key_path).map_err(|source| CliError::Input {
-        what: "public key",
-        path: key_path.to_owned(),
-        source,
-    })?;
-    let key = PublicKey::from_pem(&pem).map_err(|source| CliError::Key {
-        context: format!("{} is not a usable public key", key_path.display()),
-        source,
-    })?;
-    match key.verify(message, signature, hash_for(key.algorithm())) {
-        Ok(()) => Ok(()),
-        Err(KeyError::BadSignature) => Err(CliError::VerificationFailed(format!(
-            "the signature does not match the blob and {}",
-            key_path.display()
-        ))),
-        Err(source @ KeyError::UnsupportedAlgorithm(_)) => Err(CliError::Key {
-            context: format!(
-                "cannot verify with {} here; pass the plugin key reference NAME://REF as --key",
-                key_path.display()
-            ),
-            source,
-        }),
-        Err(source) => Err(CliError::Key {
-            context: "verification failed".to_owned(),
-            source,
-        }),
     }
 }

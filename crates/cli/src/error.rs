@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use sigstore_kms_client::KeyError;
 
+use crate::bundle::BundleError;
+use crate::digest::SignatureDigest;
+
 /// Exit code of a usage error (bad flags, a malformed key reference), as
 /// clap uses for its own.
 pub const EXIT_USAGE: u8 = 2;
@@ -59,6 +62,42 @@ pub enum CliError {
     /// The signature does not verify.
     #[error("signature verification failed: {0}")]
     VerificationFailed(String),
+    /// The signature fails over the digest it was checked with, and
+    /// verifies over the blob's digest under another hash.
+    #[error(
+        "signature verification failed: the signature does not verify over the blob's {tried} \
+         digest, but it does over its {works} digest; pass --signature-digest-algorithm {} \
+         to accept it (stock cosign verify-blob checks SHA-256 only)",
+        works.flag_value()
+    )]
+    WrongDigest {
+        /// The hash the signature was checked with.
+        tried: SignatureDigest,
+        /// The hash it verifies with.
+        works: SignatureDigest,
+    },
+    /// The plugin refused the signature, checked over the digest of `tried`.
+    #[error(
+        "{source} (checked over the blob's {tried} digest; a signature made over another \
+         digest verifies with --signature-digest-algorithm {}, naming its hash)",
+        tried.others()
+    )]
+    PluginVerification {
+        /// The hash the signature was checked with.
+        tried: SignatureDigest,
+        /// The plugin's answer.
+        #[source]
+        source: sigstore_kms_client::Error,
+    },
+    /// A bundle file is unusable.
+    #[error("{}: {source}", path.display())]
+    Bundle {
+        /// The bundle file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: BundleError,
+    },
     /// Some checks of the conformance suite failed.
     #[error("{failed} conformance check(s) failed")]
     ChecksFailed {

@@ -1,6 +1,7 @@
 //! Reading inputs and writing outputs the way cosign does.
 
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD;
@@ -8,25 +9,45 @@ use base64::Engine as _;
 
 use crate::error::CliError;
 
+/// The largest signature file read. No signature comes near it: base64 of
+/// an RSA-16384 signature is under 3 KiB, so a larger file is a mistake
+/// (the blob given as the signature, say), refused without being read
+/// into memory.
+pub const MAX_SIGNATURE_FILE_SIZE: u64 = 64 * 1024;
+
 /// The signature given to `verify-blob --signature`: a file holding the
 /// base64 signature (or the raw bytes), or the base64 text itself.
 pub fn read_signature(argument: &str) -> Result<Vec<u8>, CliError> {
     let path = Path::new(argument);
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
+    let input_error = |source| CliError::Input {
+        what: "signature",
+        path: path.to_owned(),
+        source,
+    };
+    let file = match File::open(path) {
+        Ok(file) => file,
         Err(err) if err.kind() == io::ErrorKind::NotFound => {
             return decode_base64(argument.as_bytes()).ok_or_else(|| CliError::Signature {
                 reason: format!("{argument:?} is neither a file nor base64 text"),
             });
         }
-        Err(source) => {
-            return Err(CliError::Input {
-                what: "signature",
-                path: path.to_owned(),
-                source,
-            })
-        }
+        Err(source) => return Err(input_error(source)),
     };
+    // Read one byte past the limit, to tell a file at the limit from a
+    // larger one without reading the larger one.
+    let mut bytes = Vec::new();
+    file.take(MAX_SIGNATURE_FILE_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(input_error)?;
+    if bytes.len() as u64 > MAX_SIGNATURE_FILE_SIZE {
+        return Err(CliError::Signature {
+            reason: format!(
+                "{} is larger than {MAX_SIGNATURE_FILE_SIZE} bytes, far more than any signature \
+                 (a base64 signature is a few KiB at most); is it the blob?",
+                path.display()
+            ),
+        });
+    }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(CliError::Signature {
             reason: format!("{} is empty", path.display()),
@@ -116,6 +137,46 @@ mod tests {
         assert!(read_signature(empty.to_str().unwrap()).is_err());
         assert!(read_signature("no/such/file/and not base64!").is_err());
         assert!(read_signature(dir.path().to_str().unwrap()).is_err());
+    }
+
+    #[test]
+    fn a_signature_file_past_the_limit_is_refused_and_one_at_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let huge = dir.path().join("huge.sig");
+        // Sparse: 200 MB on paper, nothing on disk.
+        File::create(&huge).unwrap().set_len(200_000_000).unwrap();
+        let err = match read_signature(huge.to_str().unwrap()) {
+            Ok(bytes) => panic!("read {} bytes as a signature", bytes.len()),
+            Err(err) => err,
+        };
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid signature: {} is larger than 65536 bytes, far more than any signature \
+                 (a base64 signature is a few KiB at most); is it the blob?",
+                huge.display()
+            )
+        );
+
+        let just_over = dir.path().join("over.sig");
+        std::fs::write(&just_over, vec![b'A'; MAX_SIGNATURE_FILE_SIZE as usize + 1]).unwrap();
+        assert!(read_signature(just_over.to_str().unwrap()).is_err());
+
+        // At the limit: read, and decoded as the base64 it is.
+        let at_limit = dir.path().join("at.sig");
+        std::fs::write(&at_limit, vec![b'A'; MAX_SIGNATURE_FILE_SIZE as usize]).unwrap();
+        let decoded = read_signature(at_limit.to_str().unwrap()).unwrap();
+        assert_eq!(decoded.len(), MAX_SIGNATURE_FILE_SIZE as usize / 4 * 3);
+    }
+
+    /// An endless source is read only up to the limit.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_endless_signature_source_is_refused() {
+        assert!(matches!(
+            read_signature("/dev/zero"),
+            Err(CliError::Signature { .. })
+        ));
     }
 
     #[test]

@@ -86,6 +86,19 @@ pub fn die_of(signal: libc::c_int) -> ! {
     std::process::exit(128 + signal)
 }
 
+/// Sends `signal`, which the terminal sent the plugin while it held the
+/// terminal, to this process's group, as the terminal would have without
+/// the plugin: that ends this command by it, and a script that ran the
+/// command in its group (without job control) too.
+pub fn pass_on_to_group(signal: libc::c_int) -> ! {
+    // SAFETY: plain calls, no pointers.
+    unsafe {
+        libc::signal(signal, libc::SIG_DFL);
+        libc::kill(0, signal);
+    }
+    die_of(signal)
+}
+
 /// Waits for the thread that received a signal to end the process.
 pub fn wait_for_the_end() -> ! {
     loop {

@@ -3,19 +3,25 @@
 #![allow(clippy::print_stdout)]
 
 mod blob;
+mod bundle;
 mod commands;
+mod digest;
 mod duration;
 mod error;
 mod files;
 #[cfg(unix)]
 mod interrupt;
 mod plugins;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use sigstore_kms_client::Escaped;
+
+use crate::digest::SignatureDigest;
 
 const KEY_REFERENCE_HELP: &str = "A plugin key reference NAME://REF runs the program \
 sigstore-kms-NAME from PATH and passes it REF.";
@@ -83,12 +89,15 @@ enum Command {
     },
     /// Sign a file (or stdin, `-`) with a KMS key; prints the base64 signature.
     #[command(
-        after_help = "The blob is streamed to the plugin, whatever its size. The hash \
-follows the key as cosign chooses it: SHA-256 for P-256 and RSA, SHA-384 for P-384, \
-SHA-512 for P-521.
+        after_help = "The signature is made over the SHA-256 digest of the blob, whatever \
+the key type: that is what stock cosign verify-blob checks (cosign 2 and 3, every key type). \
+--signature-digest-algorithm chooses another hash. Without --bundle the blob is streamed to \
+the plugin, whatever its size; with --bundle its digest is computed here and sent, and the \
+bundle records it.
 
 Examples:
   sigstore-kms sign-blob --key localkms:///keys/release.pem app.tar.gz > app.sig
+  sigstore-kms sign-blob --key localkms:///keys/release.pem --bundle app.sigstore.json app.tar.gz
   tar c dist | sigstore-kms sign-blob --key localkms:///keys/release.pem -"
     )]
     SignBlob {
@@ -98,25 +107,47 @@ Examples:
         /// Write the base64 signature to this file instead of stdout.
         #[arg(long, value_name = "FILE")]
         output_signature: Option<PathBuf>,
+        /// Also write a Sigstore bundle (v0.3, no transparency log entry) to FILE.
+        #[arg(long, value_name = "FILE")]
+        bundle: Option<PathBuf>,
+        /// The hash the signature is made over.
+        #[arg(long, value_enum, value_name = "ALG", default_value_t = SignatureDigest::Sha256)]
+        signature_digest_algorithm: SignatureDigest,
         /// The file to sign, or `-` for stdin.
         blob: PathBuf,
     },
-    /// Verify a blob's signature, through the plugin or with a PEM public key.
+    /// Verify a blob's signature or bundle, through the plugin or with a PEM public key.
     #[command(
         after_help = "With --key NAME://REF the plugin verifies (as cosign does); with \
-a PEM public key file the signature is checked here (ECDSA P-256 and P-384, RSA PKCS#1 v1.5).
+a PEM public key file the signature is checked here (ECDSA P-256 and P-384, RSA PKCS#1 v1.5). \
+A bare signature is checked over the SHA-256 digest of the blob unless \
+--signature-digest-algorithm says otherwise; a bundle over the digest it records. When the \
+signature fails only because it was made over another digest, the error names that hash.
 
 Examples:
   sigstore-kms verify-blob --key localkms:///keys/release.pem --signature app.sig app.tar.gz
-  sigstore-kms verify-blob --key cosign.pub --signature app.sig app.tar.gz"
+  sigstore-kms verify-blob --key cosign.pub --signature app.sig app.tar.gz
+  sigstore-kms verify-blob --key cosign.pub --bundle app.sigstore.json app.tar.gz"
     )]
     VerifyBlob {
         /// The key: NAME://REF, or a PEM public key file.
         #[arg(long, value_name = "NAME://REF|PUBKEY.pem")]
         key: String,
         /// A file holding the base64 (or DER) signature, or the base64 text itself.
-        #[arg(long, value_name = "SIG")]
-        signature: String,
+        #[arg(
+            long,
+            value_name = "SIG",
+            required_unless_present = "bundle",
+            conflicts_with = "bundle"
+        )]
+        signature: Option<String>,
+        /// A Sigstore bundle holding the signature and the digest it covers.
+        #[arg(long, value_name = "FILE")]
+        bundle: Option<PathBuf>,
+        /// The hash the signature was made over [default: sha256, or the
+        /// one a bundle records].
+        #[arg(long, value_enum, value_name = "ALG")]
+        signature_digest_algorithm: Option<SignatureDigest>,
         /// The signed file, or `-` for stdin.
         blob: PathBuf,
     },
@@ -169,13 +200,37 @@ fn main() -> ExitCode {
         Command::SignBlob {
             key,
             output_signature,
+            bundle,
+            signature_digest_algorithm,
             blob,
-        } => commands::sign_blob(&key, &blob, output_signature.as_deref(), timeout),
+        } => commands::sign_blob(
+            &key,
+            &blob,
+            signature_digest_algorithm,
+            commands::SignOutputs {
+                signature: output_signature.as_deref(),
+                bundle: bundle.as_deref(),
+            },
+            timeout,
+        ),
         Command::VerifyBlob {
             key,
             signature,
+            bundle,
+            signature_digest_algorithm,
             blob,
-        } => commands::verify_blob(&key, &signature, &blob, timeout),
+        } => {
+            let evidence = match (&signature, &bundle) {
+                (Some(signature), _) => verify::Evidence::Signature(signature),
+                (None, Some(bundle)) => verify::Evidence::Bundle(bundle),
+                // clap requires one of the two; this only guards the match.
+                (None, None) => {
+                    eprintln!("Error: verify-blob needs --signature SIG or --bundle FILE");
+                    return ExitCode::from(error::EXIT_USAGE);
+                }
+            };
+            verify::verify_blob(&key, evidence, &blob, signature_digest_algorithm, timeout)
+        }
         Command::Plugin(PluginCommand::List) => plugins::list(),
         Command::Plugin(PluginCommand::Check { key }) => plugins::check(&key, timeout),
     };
@@ -186,13 +241,15 @@ fn main() -> ExitCode {
         // ends as it would have, had it shared the plugin's group.
         Err(error::CliError::Client(sigstore_kms_client::Error::Interrupted {
             signal, ..
-        })) => interrupt::die_of(*signal),
+        })) => interrupt::pass_on_to_group(*signal),
         _ => {}
     }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("Error: {err}");
+            // Errors quote plugins (and file names): nothing in them may act
+            // on the terminal.
+            eprintln!("Error: {}", Escaped::multiline(&err));
             ExitCode::from(err.exit_code())
         }
     }

@@ -1,10 +1,10 @@
 //! `plugin list` and `plugin check`.
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use sigstore_kms_client::{find_plugin, is_executable_file, plugin_name_of, validate_plugin_name};
 use sigstore_kms_conformance::{run, Config};
 use sigstore_kms_protocol::PLUGIN_BINARY_PREFIX;
 
@@ -21,12 +21,16 @@ pub struct Found {
     pub shadowed_by: Option<PathBuf>,
 }
 
-/// Every `sigstore-kms-*` file in the directories of `search_path`, in
-/// lookup order.
+/// Every plugin in the directories of `search_path`, in lookup order, by
+/// the rule the lookup itself follows ([`find_plugin`]): relative
+/// directories are skipped, as the lookup skips them; an executable is
+/// shadowed when the lookup of its name finds another file first. A file
+/// that is not executable is listed only when its name has no extension, as
+/// plugins are named (a plugin that lacks its execute bit or, on Windows,
+/// its `.exe`); files beside plugins such as cargo's `.d` are not plugins.
 pub fn find_plugins(search_path: &OsString) -> Vec<Found> {
-    let mut first_of_name: HashMap<OsString, PathBuf> = HashMap::new();
     let mut found = Vec::new();
-    for dir in std::env::split_paths(search_path) {
+    for dir in std::env::split_paths(search_path).filter(|dir| dir.is_absolute()) {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
@@ -35,20 +39,22 @@ pub fn find_plugins(search_path: &OsString) -> Vec<Found> {
             .filter(|name| name.to_string_lossy().starts_with(PLUGIN_BINARY_PREFIX))
             .collect();
         names.sort();
-        for name in names {
-            let path = dir.join(&name);
+        for file_name in names {
+            let path = dir.join(&file_name);
+            let Some(name) = plugin_name_of(&path) else {
+                continue;
+            };
             if path.is_dir() {
                 continue;
             }
-            let executable = is_executable(&path);
+            let executable = is_executable_file(&path);
+            if !executable && path.extension().is_some() {
+                continue;
+            }
             let shadowed_by = if executable {
-                match first_of_name.get(&name) {
-                    Some(first) => Some(first.clone()),
-                    None => {
-                        first_of_name.insert(name, path.clone());
-                        None
-                    }
-                }
+                find_plugin(name, search_path)
+                    .ok()
+                    .filter(|first| !same_file(first, &path))
             } else {
                 None
             };
@@ -62,18 +68,27 @@ pub fn find_plugins(search_path: &OsString) -> Vec<Found> {
     found
 }
 
-#[cfg(unix)]
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path)
-        .map(|meta| meta.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
+/// Paths that name one file, though spelled apart (`.EXE` found as `.exe`
+/// on Windows, a symlink).
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b
+        || matches!(
+            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+            (Ok(a), Ok(b)) if a == b
+        )
 }
 
-#[cfg(not(unix))]
-fn is_executable(path: &Path) -> bool {
-    path.extension()
-        .is_some_and(|ext| ext.eq_ignore_ascii_case("exe"))
+/// Whether some key reference `NAME://REF` runs the file at `path`: its
+/// name after the prefix is a valid plugin name.
+fn has_usable_name(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|name| name.to_str())
+        .and_then(|name| name.strip_prefix(PLUGIN_BINARY_PREFIX))
+        .map(|name| {
+            name.strip_suffix(std::env::consts::EXE_SUFFIX)
+                .unwrap_or(name)
+        })
+        .is_some_and(|name| validate_plugin_name(name).is_ok())
 }
 
 pub fn list() -> Result<(), CliError> {
@@ -87,6 +102,13 @@ pub fn list() -> Result<(), CliError> {
         println!("{}", plugin.path.display());
         if !plugin.executable {
             println!("  - warning: {} is not executable", plugin.path.display());
+        }
+        if !has_usable_name(&plugin.path) {
+            println!(
+                "  - warning: no key reference NAME://REF runs {}: its name after {PLUGIN_BINARY_PREFIX} \
+                 is empty, `.` or `..`, or not UTF-8",
+                plugin.path.display()
+            );
         }
         if let Some(first) = &plugin.shadowed_by {
             println!(
@@ -132,8 +154,21 @@ mod tests {
         touch(&first.path().join("unrelated"), 0o755);
         touch(&second.path().join("sigstore-kms-a"), 0o755);
         touch(&second.path().join("sigstore-kms-b"), 0o755);
-        let search_path =
-            std::env::join_paths([first.path(), Path::new("/nonexistent"), second.path()]).unwrap();
+        // Cargo's dependency file beside a plugin is not a plugin.
+        touch(&first.path().join("sigstore-kms-a.d"), 0o644);
+        // The lookup skips relative directories: what is there neither
+        // appears nor shadows anything.
+        let relative = tempfile::tempdir_in(".").unwrap();
+        touch(&relative.path().join("sigstore-kms-a"), 0o755);
+        let relative_entry = Path::new(relative.path().file_name().unwrap());
+        assert!(relative_entry.join("sigstore-kms-a").is_file());
+        let search_path = std::env::join_paths([
+            relative_entry,
+            first.path(),
+            Path::new("/nonexistent"),
+            second.path(),
+        ])
+        .unwrap();
 
         let found = find_plugins(&search_path);
         let expected = vec![
@@ -160,5 +195,15 @@ mod tests {
             },
         ];
         assert_eq!(found, expected);
+    }
+
+    #[test]
+    fn names_no_key_reference_can_run_are_recognised() {
+        for name in ["sigstore-kms-", "sigstore-kms-.", "sigstore-kms-.."] {
+            assert!(!has_usable_name(&Path::new("/bin").join(name)), "{name}");
+        }
+        for name in ["sigstore-kms-a", "sigstore-kms-.hidden", "sigstore-kms-a b"] {
+            assert!(has_usable_name(&Path::new("/bin").join(name)), "{name}");
+        }
     }
 }

@@ -59,10 +59,14 @@ impl Workspace {
     }
 
     fn run_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
+        self.run_with_path(args, stdin, search_path())
+    }
+
+    fn run_with_path(&self, args: &[&str], stdin: &[u8], path: OsString) -> Output {
         let mut child = Command::new(cli())
             .args(args)
             .current_dir(self.dir.path())
-            .env("PATH", search_path())
+            .env("PATH", path)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -83,6 +87,18 @@ impl Workspace {
     fn generate(&self) {
         let out = self.run(&["generate-key-pair", "--kms", &self.key_ref()]);
         assert_success(&out);
+    }
+
+    /// `verify-blob` of blob.txt with `key` (a key reference or a PEM file).
+    fn verify(&self, key: &str, signature: &str) -> Output {
+        self.run(&[
+            "verify-blob",
+            "--key",
+            key,
+            "--signature",
+            signature,
+            "blob.txt",
+        ])
     }
 
     fn sign(&self) -> String {
@@ -189,25 +205,11 @@ fn sign_blob_then_verify_through_the_plugin_and_with_the_pem() {
     std::fs::write(ws.path("blob.sig"), &signature).unwrap();
 
     for key in [ws.key_ref(), "cosign.pub".to_owned()] {
-        let out = ws.run(&[
-            "verify-blob",
-            "--key",
-            &key,
-            "--signature",
-            "blob.sig",
-            "blob.txt",
-        ]);
+        let out = ws.verify(&key, "blob.sig");
         assert_success(&out);
         assert!(stderr(&out).contains("Verified OK"), "{}", stderr(&out));
         // The base64 text itself is accepted too.
-        let inline = ws.run(&[
-            "verify-blob",
-            "--key",
-            &key,
-            "--signature",
-            &signature,
-            "blob.txt",
-        ]);
+        let inline = ws.verify(&key, &signature);
         assert_success(&inline);
     }
 }
@@ -223,14 +225,7 @@ fn tampered_blob_fails_both_ways() {
     )
     .unwrap();
     for key in [ws.key_ref(), "cosign.pub".to_owned()] {
-        let out = ws.run(&[
-            "verify-blob",
-            "--key",
-            &key,
-            "--signature",
-            "blob.sig",
-            "blob.txt",
-        ]);
+        let out = ws.verify(&key, "blob.sig");
         assert_eq!(out.status.code(), Some(1), "{key}: {}", stderr(&out));
         assert!(!stderr(&out).contains("Verified OK"));
     }
@@ -310,14 +305,7 @@ fn openssl_and_the_cli_verify_each_others_signatures() {
         .unwrap();
     assert!(signed.status.success());
     for key in [ws.key_ref(), "cosign.pub".to_owned()] {
-        let out = ws.run(&[
-            "verify-blob",
-            "--key",
-            &key,
-            "--signature",
-            "openssl.der",
-            "blob.txt",
-        ]);
+        let out = ws.verify(&key, "openssl.der");
         assert_success(&out);
     }
 }
@@ -342,11 +330,12 @@ fn local_verification_of_p384_and_rsa_keys_and_a_clear_error_for_ed25519() {
             String::from_utf8_lossy(&out.stderr)
         );
     };
+    // SHA-256 for every key type, as stock cosign signs and verifies.
     for (name, genpkey, digest) in [
         (
             "p384",
             "-algorithm EC -pkeyopt ec_paramgen_curve:P-384",
-            "-sha384",
+            "-sha256",
         ),
         (
             "rsa",
@@ -361,14 +350,7 @@ fn local_verification_of_p384_and_rsa_keys_and_a_clear_error_for_ed25519() {
         ));
         let pubkey = format!("{name}.pub");
         let sig = format!("{name}.sig");
-        let out = ws.run(&[
-            "verify-blob",
-            "--key",
-            &pubkey,
-            "--signature",
-            &sig,
-            "blob.txt",
-        ]);
+        let out = ws.verify(&pubkey, &sig);
         assert_success(&out);
         std::fs::write(ws.path("other.txt"), b"something else").unwrap();
         let bad = ws.run(&[
@@ -381,17 +363,37 @@ fn local_verification_of_p384_and_rsa_keys_and_a_clear_error_for_ed25519() {
         ]);
         assert_exit(&bad, 1, "verification failed");
     }
+    // A P-384 signature over SHA-384 (as sigstore-kms made them before):
+    // refused by default, with the flag that accepts it named.
+    sh("$OPENSSL dgst -sha384 -sign p384.key -out p384-sha384.sig blob.txt");
+    let verify = |extra: &[&str]| {
+        let mut args = vec![
+            "verify-blob",
+            "--key",
+            "p384.pub",
+            "--signature",
+            "p384-sha384.sig",
+        ];
+        args.extend(extra);
+        args.push("blob.txt");
+        ws.run(&args)
+    };
+    assert_exit(
+        &verify(&[]),
+        1,
+        "does not verify over the blob's SHA-256 digest, but it does over its SHA-384 digest; \
+         pass --signature-digest-algorithm sha384",
+    );
+    assert_success(&verify(&["--signature-digest-algorithm", "sha384"]));
+    assert_exit(
+        &verify(&["--signature-digest-algorithm", "sha512"]),
+        1,
+        "pass --signature-digest-algorithm sha384",
+    );
     sh("$OPENSSL genpkey -algorithm ed25519 -out ed.key
         $OPENSSL pkey -in ed.key -pubout -out ed.pub");
     std::fs::write(ws.path("ed.sig"), STANDARD.encode([1u8; 64])).unwrap();
-    let out = ws.run(&[
-        "verify-blob",
-        "--key",
-        "ed.pub",
-        "--signature",
-        "ed.sig",
-        "blob.txt",
-    ]);
+    let out = ws.verify("ed.pub", "ed.sig");
     assert_exit(&out, 1, "Ed25519");
 }
 
@@ -478,14 +480,7 @@ fn bad_input_gets_clear_errors_and_exit_codes() {
         assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
         assert!(out.stdout.is_empty(), "{args:?} wrote to stdout");
     }
-    let missing_pub = ws.run(&[
-        "verify-blob",
-        "--key",
-        "missing.pub",
-        "--signature",
-        &ws.sign(),
-        "blob.txt",
-    ]);
+    let missing_pub = ws.verify("missing.pub", &ws.sign());
     assert_exit(&missing_pub, 1, "missing.pub");
 }
 
@@ -542,6 +537,138 @@ fn plugin_check_runs_the_conformance_suite() {
 }
 
 #[test]
+fn a_signature_file_of_200_mb_is_refused_with_a_clear_error() {
+    let ws = Workspace::new();
+    ws.generate();
+    // Sparse: 200 MB on paper, nothing on disk.
+    std::fs::File::create(ws.path("huge.sig"))
+        .unwrap()
+        .set_len(200_000_000)
+        .unwrap();
+    for key in [ws.key_ref(), "cosign.pub".to_owned()] {
+        let out = ws.verify(&key, "huge.sig");
+        assert_exit(
+            &out,
+            1,
+            "Error: invalid signature: huge.sig is larger than 65536 bytes, far more than any signature",
+        );
+    }
+}
+
+/// Escape sequences a hostile plugin would send to the user's terminal:
+/// retitle the window, clear the screen, move home, rewrite the line, a
+/// C1 CSI, a right-to-left override.
+const HOSTILE_JSON: &str = r"\u001b]0;pwned\u0007\u001b[2J\u001b[H\rVerified OK\u009b31m\u202e";
+const HOSTILE_SHOWN: &str = r"\u{1b}]0;pwned\u{7}\u{1b}[2J\u{1b}[H\rVerified OK\u{9b}31m\u{202e}";
+
+/// `sigstore-kms-evil` in a directory of its own: it offers algorithms
+/// named with escape sequences, writes more on stderr (which `plugin check`
+/// captures) and crashes in createKey, and answers every other method with
+/// an `errorMessage` full of them.
+fn evil_plugin_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sigstore-kms-evil");
+    let script = format!(
+        r#"#!/bin/sh
+printf '\033]0;stderr title\007\033[2J\rfake line\n' >&2
+case "$2" in
+*'"methodName":"defaultAlgorithm"'*)
+    printf '%s\n' '{{"defaultAlgorithm":{{"defaultAlgorithm":"ecdsa{HOSTILE_JSON}"}}}}' ;;
+*'"methodName":"supportedAlgorithms"'*)
+    printf '%s\n' '{{"supportedAlgorithms":{{"supportedAlgorithms":["rsa{HOSTILE_JSON}"]}}}}' ;;
+*'"methodName":"createKey"'*)
+    exit 3 ;;
+*)
+    printf '%s\n' '{{"errorMessage":"{HOSTILE_JSON}"}}'
+    exit 1 ;;
+esac
+"#
+    );
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// What the CLI prints holds no control character but line feeds: the
+/// plugin's escape sequences show as text.
+fn assert_no_control_characters(what: &str, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "{what} holds a control character: {text:?}"
+    );
+}
+
+#[test]
+fn a_plugins_escape_sequences_never_reach_the_terminal() {
+    let ws = Workspace::new();
+    let evil = evil_plugin_dir();
+    let path = std::env::join_paths([evil.path().to_owned(), plugin_dir()]).unwrap();
+    let signature = STANDARD.encode([0x30, 0x06, 2, 1, 1, 2, 1, 1]);
+    for args in [
+        &["sign-blob", "--key", "evil://k", "blob.txt"][..],
+        &[
+            "verify-blob",
+            "--key",
+            "evil://k",
+            "--signature",
+            &signature,
+            "blob.txt",
+        ],
+        &["public-key", "--key", "evil://k"],
+    ] {
+        // The plugin's own stderr is passed through, as cosign does; only
+        // what the CLI prints is checked here.
+        let out = Command::new(cli())
+            .args(args)
+            .current_dir(ws.dir.path())
+            .env("PATH", &path)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .stdout(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let text = stderr(&out);
+        let error = text
+            .lines()
+            .find(|line| line.starts_with("Error: "))
+            .unwrap_or_else(|| panic!("{args:?}: no error line in {text:?}"));
+        assert_no_control_characters("the error", error.as_bytes());
+        assert!(error.contains(HOSTILE_SHOWN), "{args:?}: {error}");
+        assert!(!text.contains("\nVerified OK"), "{args:?}: {text:?}");
+        assert_no_control_characters("stdout", &out.stdout);
+    }
+}
+
+#[test]
+fn plugin_check_escapes_what_the_plugin_says() {
+    let ws = Workspace::new();
+    let evil = evil_plugin_dir();
+    let path = std::env::join_paths([evil.path().to_owned(), plugin_dir()]).unwrap();
+    let out = ws.run_with_path(&["plugin", "check", "evil://k"], b"", path);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_no_control_characters("plugin check's report", &out.stdout);
+    assert_no_control_characters("plugin check's errors", &out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in stdout.lines() {
+        assert!(
+            ["PASS ", "FAIL ", "SKIP "]
+                .iter()
+                .any(|start| line.starts_with(start))
+                || line.contains(" passed, "),
+            "a line the plugin made: {line:?} in {stdout}"
+        );
+    }
+    assert!(stdout.contains(HOSTILE_SHOWN), "{stdout}");
+    assert!(
+        stdout.contains(r"\u{1b}]0;stderr title"),
+        "the stderr tail: {stdout}"
+    );
+}
+
+#[test]
 fn help_shows_examples() {
     let ws = Workspace::new();
     for command in [
@@ -558,4 +685,186 @@ fn help_shows_examples() {
             "{command}: {text}"
         );
     }
+}
+
+/// `verify-blob ARGS... blob` in `ws`.
+fn verify_blob(ws: &Workspace, args: &[&str], blob: &str) -> Output {
+    let mut all = vec!["verify-blob"];
+    all.extend(args);
+    all.push(blob);
+    ws.run(&all)
+}
+
+/// `sign-blob --key KEY ARGS... blob.txt` in `ws`, which must succeed.
+fn sign_blob(ws: &Workspace, args: &[&str]) {
+    let key = ws.key_ref();
+    let mut all = vec!["sign-blob", "--key", &key];
+    all.extend(args);
+    all.push("blob.txt");
+    assert_success(&ws.run(&all));
+}
+
+#[test]
+fn sign_blob_hash_is_sha256_unless_chosen_and_verify_names_the_hash_that_works() {
+    let ws = Workspace::new();
+    ws.generate();
+    let key = ws.key_ref();
+    sign_blob(
+        &ws,
+        &[
+            "--signature-digest-algorithm",
+            "sha384",
+            "--output-signature",
+            "sha384.sig",
+        ],
+    );
+    if let Some(openssl) = openssl() {
+        let der = STANDARD
+            .decode(std::fs::read(ws.path("sha384.sig")).unwrap())
+            .unwrap();
+        std::fs::write(ws.path("sha384.der"), der).unwrap();
+        let verified = Command::new(openssl)
+            .args(["dgst", "-sha384", "-verify", "cosign.pub"])
+            .args(["-signature", "sha384.der", "blob.txt"])
+            .current_dir(ws.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            verified.status.success(),
+            "OpenSSL refused the SHA-384 signature"
+        );
+    }
+    for verifier in [key.as_str(), "cosign.pub"] {
+        let out = verify_blob(
+            &ws,
+            &["--key", verifier, "--signature", "sha384.sig"],
+            "blob.txt",
+        );
+        assert_exit(
+            &out,
+            1,
+            "pass --signature-digest-algorithm sha384 to accept it",
+        );
+        let out = verify_blob(
+            &ws,
+            &[
+                "--key",
+                verifier,
+                "--signature",
+                "sha384.sig",
+                "--signature-digest-algorithm",
+                "sha384",
+            ],
+            "blob.txt",
+        );
+        assert_success(&out);
+    }
+    // From stdin the plugin's refusal cannot be checked again: the error
+    // says which hash was tried and how to try another.
+    let out = ws.run_with_stdin(
+        &[
+            "verify-blob",
+            "--key",
+            &key,
+            "--signature",
+            "sha384.sig",
+            "-",
+        ],
+        BLOB,
+    );
+    assert_exit(
+        &out,
+        1,
+        "checked over the blob's SHA-256 digest; a signature made over another digest \
+         verifies with --signature-digest-algorithm sha224, sha384 or sha512",
+    );
+}
+
+#[test]
+fn sign_blob_bundle_is_a_sigstore_bundle_that_verify_blob_checks() {
+    use p256::pkcs8::{DecodePublicKey as _, EncodePublicKey as _};
+    use sha2::Digest as _;
+    let ws = Workspace::new();
+    ws.generate();
+    let key = ws.key_ref();
+    sign_blob(
+        &ws,
+        &["--bundle", "blob.bundle", "--output-signature", "blob.sig"],
+    );
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ws.path("blob.bundle")).unwrap()).unwrap();
+    let pem = std::fs::read_to_string(ws.path("cosign.pub")).unwrap();
+    let der = p256::PublicKey::from_public_key_pem(&pem)
+        .unwrap()
+        .to_public_key_der()
+        .unwrap();
+    let signature = std::fs::read_to_string(ws.path("blob.sig")).unwrap();
+    assert_eq!(
+        bundle,
+        serde_json::json!({
+            "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+            "verificationMaterial": {
+                "publicKey": {"hint": STANDARD.encode(sha2::Sha256::digest(der.as_bytes()))}
+            },
+            "messageSignature": {
+                "messageDigest": {
+                    "algorithm": "SHA2_256",
+                    "digest": STANDARD.encode(sha2::Sha256::digest(BLOB))
+                },
+                "signature": signature
+            }
+        })
+    );
+    std::fs::write(ws.path("tampered.txt"), b"not the blob\n").unwrap();
+    for verifier in [key.as_str(), "cosign.pub"] {
+        let args = ["--key", verifier, "--bundle", "blob.bundle"];
+        assert_success(&verify_blob(&ws, &args, "blob.txt"));
+        assert_exit(
+            &verify_blob(&ws, &args, "tampered.txt"),
+            1,
+            "it is not the blob that was signed",
+        );
+    }
+
+    // A bundle made over SHA-512 records it, and verifies as recorded.
+    sign_blob(
+        &ws,
+        &[
+            "--bundle",
+            "sha512.bundle",
+            "--signature-digest-algorithm",
+            "sha512",
+        ],
+    );
+    let sha512: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ws.path("sha512.bundle")).unwrap()).unwrap();
+    assert_eq!(
+        sha512["messageSignature"]["messageDigest"]["algorithm"],
+        "SHA2_512"
+    );
+    for verifier in [key.as_str(), "cosign.pub"] {
+        let args = ["--key", verifier, "--bundle", "sha512.bundle"];
+        assert_success(&verify_blob(&ws, &args, "blob.txt"));
+    }
+
+    // A bundle whose signature is over another digest than it records is
+    // refused, and the error names the hash the signature is over.
+    let mut forged = bundle.clone();
+    forged["messageSignature"]["signature"] = sha512["messageSignature"]["signature"].clone();
+    std::fs::write(ws.path("forged.bundle"), forged.to_string()).unwrap();
+    for verifier in [key.as_str(), "cosign.pub"] {
+        let args = ["--key", verifier, "--bundle", "forged.bundle"];
+        assert_exit(
+            &verify_blob(&ws, &args, "blob.txt"),
+            1,
+            "pass --signature-digest-algorithm sha512",
+        );
+    }
+    std::fs::write(ws.path("not.bundle"), b"{}").unwrap();
+    let args = ["--key", "cosign.pub", "--bundle", "not.bundle"];
+    assert_exit(
+        &verify_blob(&ws, &args, "blob.txt"),
+        1,
+        "not a Sigstore bundle",
+    );
 }

@@ -171,8 +171,8 @@ impl InTerminal {
                 &mut master,
                 &mut slave,
                 std::ptr::null_mut(),
-                std::ptr::null(),
-                std::ptr::null(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
             )
         };
         assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
@@ -261,14 +261,46 @@ fn stdin_that_never_ends_does_not_hold_sign_blob_past_its_timeout() {
             thread::sleep(Duration::from_secs(30));
             drop(stdin);
         });
-        let start = Instant::now();
-        let out = child.wait_with_output().unwrap();
-        let elapsed = start.elapsed();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(elapsed < Duration::from_secs(10), "{command}: {elapsed:?}");
-        assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
-        assert!(stderr.contains("deadline exceeded"), "{command}: {stderr}");
+        assert_fails_at_the_deadline(child, command);
     }
+}
+
+/// Waits for a command run with `--timeout 2s` whose input holds it for
+/// 30 s: it fails with the deadline, long before.
+fn assert_fails_at_the_deadline(child: Child, what: &str) {
+    let start = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let elapsed = start.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(elapsed < Duration::from_secs(10), "{what}: {elapsed:?}");
+    assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
+    assert!(stderr.contains("deadline exceeded"), "{what}: {stderr}");
+}
+
+/// A FIFO named as the blob, which nothing ever writes to: opening it
+/// waits for a writer, which must not hold the call either.
+#[test]
+fn a_fifo_nobody_writes_does_not_hold_sign_blob_past_its_timeout() {
+    let setup = Setup::new(&format!(
+        "case \"$2\" in *signMessage*) exec cat > /dev/null;; esac; {}",
+        public_key_answer()
+    ));
+    let fifo = setup.path("fifo");
+    let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: `name` is a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+    let child = setup
+        .command(&["sign-blob", "--key", "test://k", "--timeout", "2s", "fifo"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A writer after 30 s, so that a command that waits for one ends.
+    thread::spawn(move || {
+        thread::sleep(Duration::from_secs(30));
+        drop(File::options().write(true).open(fifo));
+    });
+    assert_fails_at_the_deadline(child, "fifo");
 }
 
 #[test]
@@ -310,14 +342,20 @@ fn sigterm_to_the_command_alone_ends_the_plugin_and_its_children() {
 fn ctrl_c_at_the_terminal_ends_the_command_the_plugin_and_its_children() {
     let setup = Setup::new(WAITING_PLUGIN);
     let mut terminal = InTerminal::start(&mut setup.command(&["public-key", "--key", "test://k"]));
+    assert_ctrl_c_ends_all(&setup, &mut terminal);
+}
+
+/// Types Ctrl-C once the waiting plugin is ready: the plugin, its child
+/// and what runs in the terminal all end, the latter by SIGINT.
+fn assert_ctrl_c_ends_all(setup: &Setup, terminal: &mut InTerminal) {
     terminal.wait_for("READY");
     terminal.type_keys(b"\x03");
     let status = wait_within(&mut terminal.child, Duration::from_secs(10));
-    assert_plugin_and_child_gone(&setup);
+    assert_plugin_and_child_gone(setup);
     assert_eq!(
         status.and_then(|s| s.signal()),
         Some(libc::SIGINT),
-        "{}",
+        "{status:?}: {}",
         terminal.screen()
     );
 }
@@ -343,7 +381,8 @@ fn a_plugin_can_prompt_on_the_terminal() {
         "{status:?}: {}",
         terminal.screen()
     );
-    assert!(terminal.screen().contains("BEGIN PUBLIC KEY"));
+    // The reader thread may still be copying the command's last output.
+    terminal.wait_for("BEGIN PUBLIC KEY");
     assert_eq!(
         std::fs::read_to_string(setup.path("pin")).unwrap(),
         "4321\n"
@@ -379,4 +418,55 @@ fn the_command_gets_the_terminal_back_after_the_plugin() {
         std::fs::read_to_string(setup.path("message")).unwrap(),
         "typed blob\n"
     );
+}
+
+/// A script run at the terminal, without job control, shares its process
+/// group with the command: a Ctrl-C typed while the plugin holds the
+/// terminal stops the script too, as it would had nothing lent the
+/// terminal to the plugin.
+#[test]
+fn ctrl_c_at_the_terminal_stops_the_script_that_ran_the_command() {
+    let setup = Setup::new(WAITING_PLUGIN);
+    let script = format!(
+        "PATH=\"$DIR:$PATH\" '{}' public-key --key test://k; echo AFTER > \"$DIR/after\"",
+        cli().display(),
+    );
+    let mut sh = Command::new("sh");
+    sh.args(["-c", &script]).env("DIR", setup.dir.path());
+    let mut terminal = InTerminal::start(&mut sh);
+    assert_ctrl_c_ends_all(&setup, &mut terminal);
+    assert!(!setup.path("after").exists(), "the script went on");
+}
+
+/// Ctrl-Z while the plugin prompts: the command stops with it, as a job of
+/// a shell with job control; `fg` continues both, and the plugin reads
+/// what is typed then.
+#[test]
+fn ctrl_z_at_the_terminal_stops_the_command_and_fg_continues_the_prompt() {
+    let setup = Setup::new(&format!(
+        "printf 'PIN: ' > /dev/tty; read pin < /dev/tty; echo \"$pin\" > \"$DIR/pin\"; {}",
+        public_key_answer()
+    ));
+    let script = format!(
+        "set -m; PATH=\"$DIR:$PATH\" '{}' public-key --key test://k --timeout 60s > \"$DIR/out\"; \
+         echo STOPPED; fg > /dev/null; echo \"DONE $?\"",
+        cli().display(),
+    );
+    let mut sh = Command::new("sh");
+    sh.args(["-c", &script]).env("DIR", setup.dir.path());
+    let mut terminal = InTerminal::start(&mut sh);
+    terminal.wait_for("PIN: ");
+    terminal.type_keys(b"\x1a");
+    terminal.wait_for("STOPPED");
+    terminal.type_keys(b"4321\n");
+    let status = wait_within(&mut terminal.child, Duration::from_secs(20));
+    let screen = terminal.screen();
+    assert!(status.is_some_and(|s| s.success()), "{status:?}: {screen}");
+    assert!(screen.contains("DONE 0"), "{screen}");
+    assert_eq!(
+        std::fs::read_to_string(setup.path("pin")).unwrap(),
+        "4321\n"
+    );
+    let out = std::fs::read_to_string(setup.path("out")).unwrap();
+    assert!(out.contains("BEGIN PUBLIC KEY"), "{out}");
 }

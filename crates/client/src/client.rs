@@ -12,7 +12,7 @@ use sigstore_kms_protocol::{
     SupportedAlgorithmsArgs, VerifySignatureArgs,
 };
 
-use crate::discovery::{find_on_path, parse_key_reference, plugin_file_name};
+use crate::discovery::{self, find_plugin, parse_key_reference};
 use crate::error::ResponseProblem;
 use crate::process::{self, ProcessSettings};
 use crate::{CallOptions, Error, PublicKey, StderrMode};
@@ -128,14 +128,17 @@ impl ClientBuilder {
     }
 
     /// Loads the plugin for `NAME://KEYREF`: checks `NAME`, finds
-    /// `sigstore-kms-NAME` on the search path. Starts nothing.
+    /// `sigstore-kms-NAME` on the search path as [`find_plugin`] does.
+    /// Starts nothing.
+    ///
+    /// [`find_plugin`]: crate::find_plugin
     pub fn load(self, key_reference: &str) -> Result<Client, Error> {
         let (name, key_resource_id) = parse_key_reference(key_reference)?;
         let search_path = match &self.search_path {
             Some(path) => path.clone(),
             None => std::env::var_os("PATH").unwrap_or_default(),
         };
-        let executable = find_on_path(&plugin_file_name(name), &search_path)?;
+        let executable = find_plugin(name, &search_path)?;
         Ok(self.with_executable(executable, key_resource_id))
     }
 
@@ -323,6 +326,7 @@ impl Client {
         let json = PluginArgs::new(self.inner.init_options.clone(), args)
             .to_json()
             .map_err(Error::Encoding)?;
+        let json = discovery::plugin_argument(&self.inner.executable, json);
         // A deadline already past becomes "now", which `call` refuses.
         let deadline = deadline.map(|deadline| {
             let now = Instant::now();

@@ -6,6 +6,7 @@ use std::process::ExitStatus;
 
 use sigstore_kms_protocol::{MethodName, ResponseError};
 
+use crate::escape::Escaped;
 use crate::public_key::KeyError;
 
 /// Why a call to a plugin (or loading one) failed.
@@ -13,6 +14,11 @@ use crate::public_key::KeyError;
 /// Each variant tells the caller what to do next: fix the key reference,
 /// install the plugin, read the plugin's own message, allow more time, or
 /// report a broken plugin.
+///
+/// `Display` shows the text that came from the plugin (its error message,
+/// its stderr, what is wrong with its response) through [`Escaped`], so an
+/// error is safe to print to a terminal or a log; the fields keep that text
+/// verbatim.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -23,11 +29,11 @@ pub enum Error {
         reference: String,
     },
 
-    /// The plugin name is empty, starts with `.`, or holds a character other
-    /// than ASCII letters, digits, `-`, `_` and `.`. Nothing was looked up.
+    /// The plugin name is empty, `.` or `..`, or holds a path separator
+    /// (`/`, `\\`) or NUL. Nothing was looked up.
     #[error(
-        "invalid plugin name {name:?}: use only ASCII letters, digits, '-', '_' and '.' \
-         (not first)"
+        "invalid plugin name {name:?}: a plugin name must not be empty, `.` or `..`, \
+         nor hold `/`, `\\` or NUL"
     )]
     InvalidPluginName {
         /// The name as given.
@@ -47,8 +53,9 @@ pub enum Error {
         search_path: OsString,
     },
 
-    /// The plugin answered with an error message: its own words, verbatim.
-    #[error("plugin error in {method}: {message}")]
+    /// The plugin answered with an error message: its own words, verbatim
+    /// (displayed escaped).
+    #[error("plugin error in {method}: {}", Escaped::new(message))]
     Plugin {
         /// The method called.
         method: MethodName,
@@ -87,7 +94,8 @@ pub enum Error {
     /// The plugin ran but gave no usable answer: it was killed by a signal,
     /// or left stdout empty, unparseable or too large.
     #[error(
-        "plugin `{executable}` failed in {method}: {failure}{}",
+        "plugin `{executable}` failed in {method}: {}{}",
+        Escaped::new(failure),
         stderr_suffix(.stderr)
     )]
     Execution {
@@ -105,7 +113,10 @@ pub enum Error {
     /// The plugin's stdout is a JSON object, but not a valid answer to the
     /// method: its object is missing or ill-typed, or the public key it sent
     /// does not parse.
-    #[error("plugin `{executable}` sent a malformed {method} response: {problem}")]
+    #[error(
+        "plugin `{executable}` sent a malformed {method} response: {}",
+        Escaped::new(problem)
+    )]
     Response {
         /// The method called.
         method: MethodName,
@@ -141,9 +152,13 @@ pub enum Error {
     Key(#[from] KeyError),
 }
 
+/// The captured stderr, which may span lines: every other control
+/// character is escaped.
 fn stderr_suffix(stderr: &Option<String>) -> String {
     match stderr.as_deref().map(str::trim_end) {
-        Some(text) if !text.is_empty() => format!("; plugin stderr ends with:\n{text}"),
+        Some(text) if !text.is_empty() => {
+            format!("; plugin stderr ends with:\n{}", Escaped::multiline(text))
+        }
         _ => String::new(),
     }
 }
@@ -197,4 +212,76 @@ pub enum ResponseProblem {
     /// The response answers another method than the one called.
     #[error("it answers {0} instead")]
     Mismatched(MethodName),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOSTILE: &str = "\u{1b}]0;owned\u{7}\u{1b}[2J\u{1b}[H\rVerified OK\u{9b}0m";
+    const SHOWN: &str = r"\u{1b}]0;owned\u{7}\u{1b}[2J\u{1b}[H\rVerified OK\u{9b}0m";
+
+    fn assert_printable(text: &str) {
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "a control character reaches the output: {text:?}"
+        );
+    }
+
+    #[test]
+    fn a_plugin_error_message_is_displayed_escaped_and_kept_verbatim() {
+        let err = Error::Plugin {
+            method: MethodName::SignMessage,
+            message: format!("{HOSTILE}\nsecond line"),
+        };
+        let shown = err.to_string();
+        assert_printable(&shown);
+        assert_eq!(
+            shown,
+            format!("plugin error in signMessage: {SHOWN}\\nsecond line")
+        );
+        match err {
+            Error::Plugin { message, .. } => assert!(message.starts_with(HOSTILE)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_stderr_tail_keeps_its_lines_and_loses_its_escapes() {
+        let err = Error::Execution {
+            method: MethodName::PublicKey,
+            executable: "sigstore-kms-evil".to_owned(),
+            failure: ExecutionFailure::OutputTooLarge { limit: 10 },
+            stderr: Some(format!("first line\n{HOSTILE}\n")),
+        };
+        let shown = err.to_string();
+        assert_printable(&shown);
+        assert!(
+            shown.ends_with(&format!("plugin stderr ends with:\nfirst line\n{SHOWN}")),
+            "{shown}"
+        );
+    }
+
+    /// Whatever a failure or a response problem quotes from the plugin.
+    #[test]
+    fn failures_and_response_problems_are_displayed_escaped() {
+        let errors = [
+            Error::Execution {
+                method: MethodName::DefaultAlgorithm,
+                executable: "sigstore-kms-evil".to_owned(),
+                failure: ExecutionFailure::ReadingOutput(io::Error::other(HOSTILE)),
+                stderr: None,
+            },
+            Error::Response {
+                method: MethodName::PublicKey,
+                executable: "sigstore-kms-evil".to_owned(),
+                problem: ResponseProblem::PublicKey(KeyError::Pem(HOSTILE.to_owned())),
+            },
+        ];
+        for err in errors {
+            let shown = err.to_string();
+            assert_printable(&shown);
+            assert!(shown.ends_with(SHOWN), "{shown}");
+        }
+    }
 }

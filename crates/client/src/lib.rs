@@ -45,6 +45,9 @@
 //! - on Unix, the plugin runs in its own process group: at the deadline the
 //!   group is killed and the plugin reaped, and a process it leaves behind
 //!   holding stdout delays the call by at most a short grace period;
+//! - on Windows, the plugin runs in a Job Object of its own, assigned before
+//!   it runs: at the deadline, and when the call ends, the job is
+//!   terminated with every process in it;
 //! - when the host's process group holds the terminal, the plugin's group
 //!   holds it while the plugin runs, so that the plugin can prompt on
 //!   `/dev/tty` and gets the terminal's Ctrl-C, which fails the call with
@@ -60,19 +63,29 @@
 //! verify must not block forever: the call waits for it, even past the
 //! deadline (the `sigstore-kms` CLI reads a pipe in a thread of its own,
 //! giving up at the deadline, for this reason).
+//!
+//! Printing an [`Error`] is safe: its `Display` shows the text that came
+//! from the plugin with control characters escaped, so a hostile plugin
+//! cannot send escape sequences to the terminal or log it lands in. Show
+//! other text from a plugin (an algorithm name, say) through [`Escaped`].
 #![deny(missing_docs)]
 
 mod client;
 mod discovery;
 mod error;
+mod escape;
 mod options;
 mod process;
 mod public_key;
 mod signer;
 
 pub use client::{Client, ClientBuilder, DEFAULT_EXIT_GRACE, DEFAULT_STDOUT_LIMIT};
-pub use discovery::{parse_key_reference, plugin_file_name, validate_plugin_name};
+pub use discovery::{
+    find_plugin, is_executable_file, parse_key_reference, plugin_file_name, plugin_name_of,
+    validate_plugin_name,
+};
 pub use error::{Error, ExecutionFailure, ResponseProblem};
+pub use escape::Escaped;
 pub use options::{CallOptions, StderrMode};
 pub use process::end_plugins;
 pub use public_key::{KeyAlgorithm, KeyError, PublicKey};

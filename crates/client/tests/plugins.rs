@@ -266,6 +266,7 @@ fn a_plugin_that_leaves_its_process_group_is_still_killed_at_the_deadline() {
     }
 }
 
+#[cfg(target_os = "linux")]
 fn which_perl() -> Result<std::path::PathBuf, ()> {
     std::env::split_paths(&std::env::var_os("PATH").ok_or(())?)
         .map(|dir| dir.join("perl"))

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use sigstore_kms_client::Escaped;
+
 /// How one check ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -22,12 +24,15 @@ pub struct CheckResult {
     pub outcome: Outcome,
 }
 
+/// One line: a reason quotes what the plugin said, so its control
+/// characters (line feeds included) are escaped, and a plugin cannot print
+/// a line of the report, or act on the terminal.
 impl fmt::Display for CheckResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.outcome {
             Outcome::Passed => write!(f, "PASS {}", self.name),
-            Outcome::Failed(reason) => write!(f, "FAIL {}: {reason}", self.name),
-            Outcome::Skipped(reason) => write!(f, "SKIP {}: {reason}", self.name),
+            Outcome::Failed(reason) => write!(f, "FAIL {}: {}", self.name, Escaped::new(reason)),
+            Outcome::Skipped(reason) => write!(f, "SKIP {}: {}", self.name, Escaped::new(reason)),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::io::{self, Read};
 
+use sha2::digest::DynDigest;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use sigstore_kms_protocol::{HashFunc, InitOptions, MessageOptions};
 
@@ -57,20 +58,94 @@ pub fn hash_message(hash_func: HashFunc, message: &mut dyn Read) -> Result<Vec<u
 }
 
 /// The digest to sign or verify: `digest` when given (its length checked),
-/// else `message` hashed with [`hash_message`]. When a digest is given the
-/// message is not read.
+/// else `message` hashed with [`hash_message`]. When a digest of the right
+/// length is given the message is not read.
+///
+/// A digest whose length contradicts `hash_func` is what cosign 3 sends
+/// for P-384 keys (cosign issue 5018): the declared hash is SHA-256, the
+/// digest is the message's SHA-384, and the message itself comes on stdin
+/// too. cosign then verifies the signature over SHA-256 of the message, so
+/// that is what is signed: the message is read and hashed with
+/// `hash_func`, after checking that the digest sent is the message's
+/// digest under the hash its length names (nothing but the message the
+/// request identifies is ever signed). Without a message whose digest it
+/// is, the request is refused with [`HandlerError::DigestWithoutMessage`]
+/// or [`HandlerError::DigestNotOfMessage`]; a length no hash function here
+/// has is [`HandlerError::DigestLength`].
 pub fn message_digest(
     hash_func: HashFunc,
     digest: Option<&[u8]>,
     message: &mut dyn Read,
 ) -> Result<Vec<u8>, HandlerError> {
-    match digest {
-        Some(digest) if !digest.is_empty() => {
-            check_digest_length(hash_func, digest)?;
-            Ok(digest.to_vec())
-        }
-        _ => hash_message(hash_func, message),
+    let digest = match digest {
+        Some(digest) if !digest.is_empty() => digest,
+        _ => return hash_message(hash_func, message),
+    };
+    let length_error = match check_digest_length(hash_func, digest) {
+        Ok(()) => return Ok(digest.to_vec()),
+        Err(err @ HandlerError::DigestLength { .. }) => err,
+        Err(other) => return Err(other),
+    };
+    let Some(digest_hash) = HASHABLE
+        .into_iter()
+        .find(|hash| hash.digest_size() == Some(digest.len()))
+    else {
+        return Err(length_error);
+    };
+    let (declared, of_message, length) = hash_twice(hash_func, digest_hash, message)?;
+    if of_message == digest {
+        return Ok(declared);
     }
+    Err(if length == 0 {
+        HandlerError::DigestWithoutMessage {
+            hash_func,
+            digest_hash,
+        }
+    } else {
+        HandlerError::DigestNotOfMessage {
+            hash_func,
+            digest_hash,
+        }
+    })
+}
+
+/// Hashes `message` with `first` and `second` (each one of [`HASHABLE`])
+/// in one pass, in constant memory; also returns how many bytes it held.
+fn hash_twice(
+    first: HashFunc,
+    second: HashFunc,
+    message: &mut dyn Read,
+) -> Result<(Vec<u8>, Vec<u8>, u64), HandlerError> {
+    let mut first_hasher = boxed_hasher(first)?;
+    let mut second_hasher = boxed_hasher(second)?;
+    let mut length = 0u64;
+    let mut buffer = vec![0; READ_BUFFER_SIZE];
+    loop {
+        match message.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => {
+                first_hasher.update(&buffer[..read]);
+                second_hasher.update(&buffer[..read]);
+                length += read as u64;
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(HandlerError::ReadMessage(err)),
+        }
+    }
+    Ok((
+        first_hasher.finalize().into_vec(),
+        second_hasher.finalize().into_vec(),
+        length,
+    ))
+}
+
+fn boxed_hasher(hash_func: HashFunc) -> Result<Box<dyn DynDigest>, HandlerError> {
+    Ok(match hash_func {
+        HashFunc::SHA256 => Box::new(Sha256::new()),
+        HashFunc::SHA384 => Box::new(Sha384::new()),
+        HashFunc::SHA512 => Box::new(Sha512::new()),
+        other => return Err(HandlerError::UnsupportedHashFunc(other)),
+    })
 }
 
 fn hash_stream<D: Digest>(message: &mut dyn Read) -> io::Result<Vec<u8>> {
@@ -122,24 +197,64 @@ mod tests {
         }
     }
 
+    struct Unreadable;
+    impl Read for Unreadable {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::Error::other("must not be read"))
+        }
+    }
+
     #[test]
     fn given_digest_is_checked_and_the_message_left_unread() {
-        struct Unreadable;
-        impl Read for Unreadable {
-            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-                Err(io::Error::other("must not be read"))
-            }
-        }
         let digest = [1u8; 48];
         let got = message_digest(HashFunc::SHA384, Some(&digest), &mut Unreadable).unwrap();
         assert_eq!(got, digest);
-        let err = message_digest(HashFunc::SHA256, Some(&digest), &mut Unreadable).unwrap_err();
+        let err = message_digest(HashFunc::SHA256, Some(&[1u8; 20]), &mut Unreadable).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "the digest is 48 bytes long, but a SHA-256 digest is 32 bytes"
+            "the digest is 20 bytes long, but a SHA-256 digest is 32 bytes"
         );
         let err = message_digest(HashFunc::SHA256, None, &mut Unreadable).unwrap_err();
         assert!(err.to_string().contains("must not be read"), "{err}");
+    }
+
+    #[test]
+    fn digest_of_another_hash_means_the_declared_hash_of_the_message_it_digests() {
+        let message = vec![5u8; READ_BUFFER_SIZE * 2 + 3];
+        for (declared, sent) in [
+            (HashFunc::SHA256, Sha384::digest(&message).to_vec()),
+            (HashFunc::SHA256, Sha512::digest(&message).to_vec()),
+            (HashFunc::SHA384, Sha256::digest(&message).to_vec()),
+        ] {
+            let got = message_digest(declared, Some(&sent), &mut &message[..]).unwrap();
+            assert_eq!(got, hash_message(declared, &mut &message[..]).unwrap());
+        }
+        // The empty message is a message: its digest identifies it.
+        let got = message_digest(HashFunc::SHA256, Some(&Sha384::digest(b"")), &mut &b""[..]);
+        assert_eq!(got.unwrap(), Sha256::digest(b"").to_vec());
+    }
+
+    #[test]
+    fn digest_of_another_hash_without_its_message_is_refused() {
+        let sent = Sha384::digest(b"the message").to_vec();
+        let err = message_digest(HashFunc::SHA256, Some(&sent), &mut &b""[..]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                HandlerError::DigestWithoutMessage {
+                    hash_func: HashFunc::SHA256,
+                    digest_hash: HashFunc::SHA384
+                }
+            ),
+            "{err:?}"
+        );
+        let err = message_digest(HashFunc::SHA256, Some(&sent), &mut &b"another"[..]).unwrap_err();
+        assert!(
+            matches!(err, HandlerError::DigestNotOfMessage { .. }),
+            "{err:?}"
+        );
+        let err = message_digest(HashFunc::SHA256, Some(&sent), &mut Unreadable).unwrap_err();
+        assert!(matches!(err, HandlerError::ReadMessage(_)), "{err:?}");
     }
 
     #[test]

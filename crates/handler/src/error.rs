@@ -56,6 +56,36 @@ pub enum HandlerError {
         /// The length of the digest sent.
         actual: usize,
     },
+    /// A digest whose length is another hash function's than the call's,
+    /// and no message on stdin: what would be signed is not what the host
+    /// will verify (see [`message_digest`](crate::message_digest)).
+    #[error(
+        "inconsistent request: the host declared {hash_func} but sent a {digest_hash} digest \
+         ({} bytes) and no message; a signature over that digest would not verify as \
+         {hash_func}, and the {hash_func} digest cannot be computed without the message. \
+         cosign 3 sends such requests for P-384 keys (sigstore/cosign issue 5018): \
+         use a P-256 or RSA key, or cosign 2, or send the message on stdin",
+        digest_hash.digest_size().unwrap_or_default()
+    )]
+    DigestWithoutMessage {
+        /// The call's hash function.
+        hash_func: HashFunc,
+        /// The hash function the digest's length names.
+        digest_hash: HashFunc,
+    },
+    /// A digest whose length is another hash function's than the call's,
+    /// which is not that hash of the message on stdin.
+    #[error(
+        "inconsistent request: the host declared {hash_func} and sent a {digest_hash} \
+         digest, but that digest is not the {digest_hash} digest of the message on stdin, so \
+         the request does not say which message it means"
+    )]
+    DigestNotOfMessage {
+        /// The call's hash function.
+        hash_func: HashFunc,
+        /// The hash function the digest's length names.
+        digest_hash: HashFunc,
+    },
     /// Reading the message from stdin failed.
     #[error("reading the message from stdin failed: {0}")]
     ReadMessage(#[source] io::Error),

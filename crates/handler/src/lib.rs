@@ -83,10 +83,11 @@
 //! ```
 //!
 //! For a plugin that also creates keys, see `sigstore-kms-localkms` in this
-//! project's repository, and the `filekey` example of
-//! `sigstore-kms-conformance`: callers that create a new key at the same
-//! moment must all get the one key (write it to a temporary file, then link
-//! it into place only if none exists), which that crate's suite checks.
+//! project's repository. A plugin that keeps keys in files should open and
+//! create them with [`keyfile`]: it refuses a key another user planted or
+//! others can read, and makes racing creators agree on one key, which the
+//! suite of `sigstore-kms-conformance` checks (its `filekey` example is a
+//! complete plugin that creates keys race-free).
 //! Algorithm names shared with cosign and sigstore's KMS providers, and the
 //! key type and hash each names, are in
 //! [`sigstore_kms_protocol::algorithm`].
@@ -131,9 +132,11 @@
 
 mod digest;
 mod error;
+pub mod keyfile;
 mod pem;
 mod plugin;
 mod process;
+mod reply_stdout;
 mod serve;
 
 pub use digest::{check_digest_length, choose_hash_func, hash_message, message_digest, HASHABLE};

@@ -142,11 +142,12 @@ impl CallOptions {
         }
     }
 
-    /// The digest to sign or verify: the one the host sent (its length
-    /// checked against [`CallOptions::hash_func`]), else `message` hashed
-    /// as it streams, in constant memory. See
-    /// [`message_digest`](crate::message_digest) for the hash functions
-    /// it can compute.
+    /// The digest to sign or verify, under [`CallOptions::hash_func`]:
+    /// the one the host sent (its length checked), else `message` hashed
+    /// as it streams, in constant memory. A digest of another hash's
+    /// length with its message on stdin (cosign 3 with P-384 keys) gives
+    /// the message's digest under `hash_func`. See
+    /// [`message_digest`](crate::message_digest).
     pub fn digest(&self, message: &mut dyn Read) -> Result<Vec<u8>, HandlerError> {
         message_digest(self.hash_func, self.digest.as_deref(), message)
     }

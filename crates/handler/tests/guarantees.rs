@@ -261,6 +261,59 @@ fn given_digest_is_used_and_checked() {
     );
 }
 
+/// cosign 3 with a P-384 key (cosign issue 5018), as recorded: SHA-256 in
+/// `initOptions`, no `messageOptions.hashFunc`, the message's SHA-384 as
+/// digest, and the message on stdin. cosign 3 then verifies over SHA-256
+/// of the message, so that is what gets signed (the toy signs by returning
+/// the digest).
+fn cosign3_p384_request(digest: &[u8]) -> String {
+    use base64::Engine as _;
+    let digest = base64::engine::general_purpose::STANDARD.encode(digest);
+    with_init(&format!(
+        r#","methodName":"signMessage","signMessage":{{"signOptions":{{"rpcOptions":{{"keyVersion":"","remoteVerification":false}},"messageOptions":{{"digest":"{digest}"}}}}}}"#
+    ))
+}
+
+#[test]
+fn cosign3_p384_request_signs_the_declared_hash_of_the_message() {
+    use sha2::Digest as _;
+    let message = b"a blob signed by cosign 3 with a P-384 key";
+    let json = cosign3_p384_request(&sha2::Sha384::digest(message));
+    assert_eq!(
+        respond(&["v1", &json], message),
+        PluginResp::Success(MethodResp::SignMessage(
+            sigstore_kms_protocol::SignMessageResp {
+                signature: sha2::Sha256::digest(message).to_vec()
+            }
+        ))
+    );
+}
+
+#[test]
+fn cosign3_p384_request_without_its_message_says_why_and_what_works() {
+    use sha2::Digest as _;
+    let message = b"a blob signed by cosign 3 with a P-384 key";
+    let json = cosign3_p384_request(&sha2::Sha384::digest(message));
+    assert_eq!(
+        error_of(&["v1", &json]),
+        "inconsistent request: the host declared SHA-256 but sent a SHA-384 digest (48 bytes) \
+         and no message; a signature over that digest would not verify as SHA-256, and the \
+         SHA-256 digest cannot be computed without the message. cosign 3 sends such requests \
+         for P-384 keys (sigstore/cosign issue 5018): use a P-256 or RSA key, or cosign 2, or \
+         send the message on stdin"
+    );
+    let other = respond(&["v1", &json], b"another message");
+    assert_eq!(
+        other,
+        PluginResp::Error(
+            "inconsistent request: the host declared SHA-256 and sent a SHA-384 digest, but \
+             that digest is not the SHA-384 digest of the message on stdin, so the request \
+             does not say which message it means"
+                .to_owned()
+        )
+    );
+}
+
 #[test]
 fn plugin_errors_are_passed_on() {
     let json = args_json(

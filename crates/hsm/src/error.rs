@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use cryptoki::error::{Error as Pkcs11Error, RvError};
 
-use crate::algorithm::Algorithm;
+use crate::algorithm::{Algorithm, SignatureError};
 use crate::public_key::KeyError;
-use crate::settings::{MODULE_VARIABLE, PIN_VARIABLE};
+use crate::settings::{MODULE_ALLOWLIST_VARIABLE, MODULE_VARIABLE, PIN_VARIABLE};
 
 /// A failure of a call that uses the token.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +29,67 @@ pub enum HsmError {
         path: PathBuf,
         /// Where it was given.
         origin: &'static str,
+    },
+    /// An allow-list of modules is set and does not hold this one.
+    #[error(
+        "PKCS#11 module {path} (from {origin}, canonical path {canonical}) is not in \
+         {MODULE_ALLOWLIST_VARIABLE}, so it was not loaded; if you trust this library, add \
+         {canonical} to that list",
+        path = .path.display(),
+        canonical = .canonical.display()
+    )]
+    ModuleNotAllowed {
+        /// The path given.
+        path: PathBuf,
+        /// Where it was given.
+        origin: &'static str,
+        /// The path with every link resolved, which the list must hold.
+        canonical: PathBuf,
+    },
+    /// The lock that serialises the creation of one key cannot be taken.
+    #[error(
+        "cannot take the lock that keeps processes from creating the key {key} twice \
+         ({path}): {source}",
+        path = .path.display()
+    )]
+    CreateLock {
+        /// The key's `object` and `id`.
+        key: String,
+        /// The lock file, or its directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// No public-key object matches the private key.
+    #[error(
+        "no public key in token {token:?} with {key} belongs to its private key: the public \
+         object was removed or replaced (public objects of keys made by older versions of this \
+         plugin can be changed without the PIN); do not trust what it holds now, and create a \
+         new key under another label, or put the public key you exported earlier back into \
+         the token"
+    )]
+    PublicKeyMismatch {
+        /// The token label.
+        token: String,
+        /// The key's `object` and `id`.
+        key: String,
+    },
+    /// The token's signature is not one the key makes.
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    /// Only a public key that anyone could have made is there.
+    #[error(
+        "token {token:?} holds no private key with {key}, and its public key with {key} is not \
+         private (CKA_PRIVATE=false): a session without the PIN could have put it there, so it \
+         is not used; store the public key as a private object, or verify with the public key \
+         file you exported"
+    )]
+    UntrustedPublicKey {
+        /// The token label.
+        token: String,
+        /// The key's `object` and `id`.
+        key: String,
     },
     /// The module exists but cannot be loaded or initialised.
     #[error("cannot use {path} as a PKCS#11 module: {detail}")]
@@ -73,6 +134,30 @@ pub enum HsmError {
         /// Why.
         #[source]
         source: io::Error,
+    },
+    /// The PIN file can be read (or written) by other users.
+    #[error(
+        "the PIN file {path} (pin-source) is open to group or others (mode {mode:o}); restrict \
+         it with `chmod 600 {path}`, or give the PIN in {PIN_VARIABLE}",
+        path = .path.display()
+    )]
+    PinFileExposed {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The PIN file is far longer than any PIN.
+    #[error(
+        "the PIN file {path} (pin-source) is larger than {limit} bytes, which no PIN is; name \
+         the file that holds only the PIN",
+        path = .path.display()
+    )]
+    PinFileTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The most this plugin reads.
+        limit: u64,
     },
     /// The PIN file holds nothing.
     #[error("the PIN file {0} (pin-source) is empty")]
@@ -240,7 +325,10 @@ pub fn return_code(rv: RvError) -> String {
     code
 }
 
-/// The error of a PKCS#11 call that has no more specific meaning.
+/// The error of a PKCS#11 call that has no more specific meaning. Among
+/// the transient ones, `CKR_USER_PIN_NOT_INITIALIZED` is what SoftHSM2
+/// answers a login when it read its token file while another process
+/// rewrote it.
 pub fn pkcs11(err: Pkcs11Error) -> HsmError {
     let transient = matches!(
         err,
@@ -248,7 +336,8 @@ pub fn pkcs11(err: Pkcs11Error) -> HsmError {
             RvError::GeneralError
                 | RvError::DeviceError
                 | RvError::FunctionFailed
-                | RvError::TokenNotPresent,
+                | RvError::TokenNotPresent
+                | RvError::UserPinNotInitialized,
             _
         )
     );

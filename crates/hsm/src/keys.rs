@@ -1,5 +1,6 @@
-//! The key pair a reference names: finding it, generating it, reading its
-//! public half, and signing and verifying with the token's raw mechanisms.
+//! The key objects a reference names: finding them, generating a key
+//! pair, reading what the objects tell of the key, and signing and
+//! verifying with the token's raw mechanisms.
 
 use cryptoki::error::{Error as Pkcs11Error, RvError};
 use cryptoki::mechanism::{Mechanism, MechanismType};
@@ -7,71 +8,60 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 
 use crate::algorithm::{Algorithm, Family};
 use crate::error::{pkcs11, HsmError};
-use crate::public_key::{PublicKey, P256_PARAMS, P384_PARAMS};
+use crate::public_key::{KeyError, PublicKey, P256_PARAMS, P384_PARAMS};
 use crate::token::TokenSession;
 use crate::uri::KeyUri;
 
 /// RSA public exponent 65537, big-endian.
 const RSA_EXPONENT: [u8; 3] = [0x01, 0x00, 0x01];
 
-/// A key pair in the token.
+/// A key pair in the token, its public half checked against its private
+/// half (see `pair.rs`).
 pub struct KeyPair {
-    /// The private key object.
-    pub private: ObjectHandle,
-    /// The public key, read from the public-key object.
+    /// The public-key object that holds `public`, if the token has one.
+    pub public_handle: Option<ObjectHandle>,
+    /// The public key.
     pub public: PublicKey,
 }
 
+/// What the private key may do, all stated, as a token's defaults vary:
+/// sign and nothing else, and no one may change that later.
+const PRIVATE_KEY_USAGE: [Attribute; 7] = [
+    Attribute::Sign(true),
+    Attribute::SignRecover(false),
+    Attribute::Decrypt(false),
+    Attribute::Unwrap(false),
+    Attribute::Derive(false),
+    Attribute::Modifiable(false),
+    Attribute::Copyable(false),
+];
+
+/// What the public-key object may do: verify. It is private, so a session
+/// without the PIN can neither see nor replace it.
+const PUBLIC_KEY_USAGE: [Attribute; 8] = [
+    Attribute::Private(true),
+    Attribute::Verify(true),
+    Attribute::VerifyRecover(false),
+    Attribute::Encrypt(false),
+    Attribute::Wrap(false),
+    Attribute::Derive(false),
+    Attribute::Modifiable(false),
+    Attribute::Copyable(false),
+];
+
 impl TokenSession<'_> {
-    /// The key pair `uri` names, or `None` when the token holds neither
-    /// half. One half without the other is an error.
-    pub fn find_key_pair(&self, uri: &KeyUri) -> Result<Option<KeyPair>, HsmError> {
-        let private = self.find_one(uri, ObjectClass::PRIVATE_KEY)?;
-        let public = self.find_one(uri, ObjectClass::PUBLIC_KEY)?;
-        match (private, public) {
-            (None, None) => Ok(None),
-            (Some(private), Some(public_handle)) => Ok(Some(KeyPair {
-                private,
-                public: self.read_public_key(uri, public_handle)?,
-            })),
-            (Some(_), None) => Err(self.not_found(uri, "public key")),
-            (None, Some(_)) => Err(HsmError::OrphanPublicKey {
-                token: self.token.label.clone(),
-                key: uri.to_string(),
-            }),
-        }
-    }
-
-    /// The key pair `uri` names, which must exist.
-    pub fn key_pair(&self, uri: &KeyUri) -> Result<KeyPair, HsmError> {
-        self.find_key_pair(uri)?
-            .ok_or_else(|| self.not_found(uri, "private key"))
-    }
-
-    /// The public-key object `uri` names and its key (the private key
-    /// need not be there).
-    pub fn public_key(&self, uri: &KeyUri) -> Result<(ObjectHandle, PublicKey), HsmError> {
-        let handle = self
-            .find_one(uri, ObjectClass::PUBLIC_KEY)?
-            .ok_or_else(|| self.not_found(uri, "public key"))?;
-        Ok((handle, self.read_public_key(uri, handle)?))
-    }
-
     /// Generates a key pair of `algorithm` with the label and id of `uri`:
     /// the private key sensitive, never extractable, only for signing.
     pub fn generate(&self, uri: &KeyUri, algorithm: Algorithm) -> Result<KeyPair, HsmError> {
-        let mut public_template = vec![
-            Attribute::Token(true),
-            Attribute::Private(false),
-            Attribute::Verify(true),
-        ];
+        let mut public_template = vec![Attribute::Token(true)];
+        public_template.extend(PUBLIC_KEY_USAGE);
         let mut private_template = vec![
             Attribute::Token(true),
             Attribute::Private(true),
             Attribute::Sensitive(true),
             Attribute::Extractable(false),
-            Attribute::Sign(true),
         ];
+        private_template.extend(PRIVATE_KEY_USAGE);
         for template in [&mut public_template, &mut private_template] {
             if let Some(label) = &uri.object {
                 template.push(Attribute::Label(label.as_bytes().to_vec()));
@@ -90,21 +80,41 @@ impl TokenSession<'_> {
                 Mechanism::EccKeyPairGen
             }
             Family::Rsa { bits } => {
-                public_template.push(Attribute::ModulusBits((bits as u64).into()));
+                // CK_ULONG is 32 bits on Windows and 64 elsewhere: a usize
+                // converts on both, and a modulus size always fits.
+                let modulus_bits = cryptoki::types::Ulong::try_from(bits).map_err(pkcs11)?;
+                public_template.push(Attribute::ModulusBits(modulus_bits));
                 public_template.push(Attribute::PublicExponent(RSA_EXPONENT.to_vec()));
                 Mechanism::RsaPkcsKeyPairGen
             }
         };
         self.require(mechanism.mechanism_type(), "generating the key pair")?;
         self.require(signing_mechanism(algorithm).mechanism_type(), "signing")?;
-        let (public_handle, private) = self
-            .session
-            .generate_key_pair(&mechanism, &public_template, &private_template)
-            .map_err(|err| {
-                self.mechanism_error(err, mechanism.mechanism_type(), "generating the key pair")
-            })?;
+        let generated =
+            match self
+                .session
+                .generate_key_pair(&mechanism, &public_template, &private_template)
+            {
+                // A token that does not let a template set CKA_MODIFIABLE or
+                // CKA_COPYABLE: the usages stay as stated, only fixed less firmly.
+                Err(Pkcs11Error::Pkcs11(
+                    RvError::AttributeTypeInvalid
+                    | RvError::AttributeValueInvalid
+                    | RvError::AttributeReadOnly
+                    | RvError::TemplateInconsistent,
+                    _,
+                )) => self.session.generate_key_pair(
+                    &mechanism,
+                    &without_protection(&public_template),
+                    &without_protection(&private_template),
+                ),
+                other => other,
+            };
+        let (public_handle, _private) = generated.map_err(|err| {
+            self.mechanism_error(err, mechanism.mechanism_type(), "generating the key pair")
+        })?;
         Ok(KeyPair {
-            private,
+            public_handle: Some(public_handle),
             public: self.read_public_key(uri, public_handle)?,
         })
     }
@@ -113,14 +123,14 @@ impl TokenSession<'_> {
     /// mechanism of `algorithm`, returning the token's raw signature.
     pub fn sign(
         &self,
-        key: &KeyPair,
+        private: ObjectHandle,
         algorithm: Algorithm,
         input: &[u8],
     ) -> Result<Vec<u8>, HsmError> {
         let mechanism = signing_mechanism(algorithm);
         self.require(mechanism.mechanism_type(), "signing")?;
         self.session
-            .sign(&mechanism, key.private, input)
+            .sign(&mechanism, private, input)
             .map_err(|err| self.mechanism_error(err, mechanism.mechanism_type(), "signing"))
     }
 
@@ -144,8 +154,13 @@ impl TokenSession<'_> {
         }
     }
 
-    /// The one object of `class` with the label and id of `uri`, if any.
-    fn find_one(&self, uri: &KeyUri, class: ObjectClass) -> Result<Option<ObjectHandle>, HsmError> {
+    /// The objects of `class` with the label and id of `uri`, of `origin`.
+    pub fn find_all(
+        &self,
+        uri: &KeyUri,
+        class: ObjectClass,
+        origin: Origin,
+    ) -> Result<Vec<ObjectHandle>, HsmError> {
         let mut template = vec![Attribute::Class(class)];
         if let Some(label) = &uri.object {
             template.push(Attribute::Label(label.as_bytes().to_vec()));
@@ -153,7 +168,21 @@ impl TokenSession<'_> {
         if let Some(id) = &uri.id {
             template.push(Attribute::Id(id.clone()));
         }
-        let mut found = self.session.find_objects(&template).map_err(pkcs11)?;
+        if origin == Origin::PinHolder {
+            template.push(Attribute::Private(true));
+        }
+        self.session.find_objects(&template).map_err(pkcs11)
+    }
+
+    /// The one object of `class` with the label and id of `uri`, of
+    /// `origin`, if any.
+    pub fn find_one(
+        &self,
+        uri: &KeyUri,
+        class: ObjectClass,
+        origin: Origin,
+    ) -> Result<Option<ObjectHandle>, HsmError> {
+        let mut found = self.find_all(uri, class, origin)?;
         match found.len() {
             0 => Ok(None),
             1 => Ok(found.pop()),
@@ -166,7 +195,24 @@ impl TokenSession<'_> {
         }
     }
 
-    fn read_public_key(&self, uri: &KeyUri, handle: ObjectHandle) -> Result<PublicKey, HsmError> {
+    /// The public key a public-key object holds.
+    pub fn read_public_key(
+        &self,
+        uri: &KeyUri,
+        handle: ObjectHandle,
+    ) -> Result<PublicKey, HsmError> {
+        match self.read_key(uri, handle)? {
+            KeyMaterial::Public(key) => Ok(key),
+            KeyMaterial::Algorithm(_) => Err(HsmError::Key {
+                key: uri.to_string(),
+                token: self.token.label.clone(),
+                source: KeyError::Point,
+            }),
+        }
+    }
+
+    /// What the key object `handle` (public or private) tells of its key.
+    pub fn read_key(&self, uri: &KeyUri, handle: ObjectHandle) -> Result<KeyMaterial, HsmError> {
         let unusable = |source| HsmError::Key {
             key: uri.to_string(),
             token: self.token.label.clone(),
@@ -191,7 +237,7 @@ impl TokenSession<'_> {
             match attribute {
                 Attribute::KeyType(value) => key_type = Some(value),
                 Attribute::EcParams(value) => params = Some(value),
-                Attribute::EcPoint(value) => point = Some(value),
+                Attribute::EcPoint(value) if !value.is_empty() => point = Some(value),
                 Attribute::Modulus(value) => modulus = Some(value),
                 Attribute::PublicExponent(value) => exponent = Some(value),
                 _ => {}
@@ -199,10 +245,25 @@ impl TokenSession<'_> {
         }
         match (key_type, params, point, modulus, exponent) {
             (Some(KeyType::EC), Some(params), Some(point), _, _) => {
-                PublicKey::from_ec(&params, &point).map_err(unusable)
+                PublicKey::from_ec(&params, &point)
+                    .map(KeyMaterial::Public)
+                    .map_err(unusable)
             }
+            // An EC private key: PKCS#11 does not require its point.
+            (Some(KeyType::EC), Some(params), None, _, _) => ec_algorithm(&params)
+                .map(KeyMaterial::Algorithm)
+                .map_err(unusable),
             (Some(KeyType::RSA), _, _, Some(modulus), Some(exponent)) => {
-                PublicKey::from_rsa(&modulus, &exponent).map_err(unusable)
+                PublicKey::from_rsa(&modulus, &exponent)
+                    .map(KeyMaterial::Public)
+                    .map_err(unusable)
+            }
+            // An RSA private key without its public exponent, which some
+            // tokens omit: the modulus still gives the key's size.
+            (Some(KeyType::RSA), _, _, Some(modulus), None) => {
+                PublicKey::from_rsa(&modulus, &RSA_EXPONENT)
+                    .map(|key| KeyMaterial::Algorithm(key.algorithm()))
+                    .map_err(unusable)
             }
             (key_type, ..) => Err(HsmError::UnsupportedKeyType {
                 key: uri.to_string(),
@@ -212,7 +273,8 @@ impl TokenSession<'_> {
         }
     }
 
-    fn not_found(&self, uri: &KeyUri, class: &'static str) -> HsmError {
+    /// The error for a missing `class` object of `uri`.
+    pub fn not_found(&self, uri: &KeyUri, class: &'static str) -> HsmError {
         HsmError::ObjectNotFound {
             token: self.token.label.clone(),
             class,
@@ -239,6 +301,47 @@ impl TokenSession<'_> {
     }
 }
 
+/// Who may have made the objects a search returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Anyone: a session without the PIN can make, see and destroy objects
+    /// with `CKA_PRIVATE=false`.
+    Anyone,
+    /// Only someone with the PIN: the object is private (`CKA_PRIVATE=true`).
+    PinHolder,
+}
+
+/// What a key object tells of its key.
+pub enum KeyMaterial {
+    /// The public key: from every public-key object, from an RSA private
+    /// key, and from an EC private key on tokens that give its point.
+    Public(PublicKey),
+    /// Only the algorithm: an EC private key without its point, an RSA
+    /// private key without its public exponent.
+    Algorithm(Algorithm),
+}
+
+impl KeyMaterial {
+    /// The key's algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        match self {
+            KeyMaterial::Public(key) => key.algorithm(),
+            KeyMaterial::Algorithm(algorithm) => *algorithm,
+        }
+    }
+}
+
+/// The algorithm of an EC key on the curve of `CKA_EC_PARAMS` `params`.
+fn ec_algorithm(params: &[u8]) -> Result<Algorithm, KeyError> {
+    match params {
+        P256_PARAMS => Ok(Algorithm::EcdsaP256),
+        P384_PARAMS => Ok(Algorithm::EcdsaP384),
+        other => Err(KeyError::Curve(
+            other.iter().map(|b| format!("{b:02x}")).collect(),
+        )),
+    }
+}
+
 /// The raw mechanism that signs with a key of `algorithm`: the token sees
 /// only a digest (ECDSA) or a `DigestInfo` (RSA), so tokens without
 /// combined hash-and-sign mechanisms work too.
@@ -247,6 +350,15 @@ fn signing_mechanism(algorithm: Algorithm) -> Mechanism<'static> {
         Family::Ecdsa { .. } => Mechanism::Ecdsa,
         Family::Rsa { .. } => Mechanism::RsaPkcs,
     }
+}
+
+/// `template` without `CKA_MODIFIABLE` and `CKA_COPYABLE`.
+fn without_protection(template: &[Attribute]) -> Vec<Attribute> {
+    template
+        .iter()
+        .filter(|attribute| !matches!(attribute, Attribute::Modifiable(_) | Attribute::Copyable(_)))
+        .cloned()
+        .collect()
 }
 
 fn class_name(class: ObjectClass) -> &'static str {

@@ -1,5 +1,6 @@
 //! The plugin: the six methods, each on a fresh module and session that
-//! are closed before the reply is written.
+//! are closed before the reply is written, or on a session of the agent's
+//! module.
 
 use std::io::Read;
 use std::thread;
@@ -9,6 +10,7 @@ use sigstore_kms_handler::{CallOptions, Error, Plugin};
 use sigstore_kms_protocol::InitOptions;
 
 use crate::algorithm::{Algorithm, HASH_FUNCS};
+use crate::create_lock::CreateLock;
 use crate::error::HsmError;
 use crate::public_key::VerifyError;
 use crate::settings::Settings;
@@ -27,33 +29,38 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(15 << attempt.min(6)) + Duration::from_nanos(u64::from(jitter))
 }
 
-/// The key an `hsm://` reference names.
-pub struct Hsm {
-    uri: KeyUri,
-}
-
-impl Hsm {
-    /// Parses the key reference; the module is loaded only by the methods
-    /// that need the token.
-    pub fn open(init: &InitOptions) -> Result<Self, Error> {
-        let uri = KeyUri::parse(&init.key_resource_id)
-            .map_err(|err| format!("invalid key reference hsm://...: {err}"))?;
-        Ok(Hsm { uri })
-    }
-
-    /// Runs `work` on a session of the token, logged in, then closes the
-    /// session and finalizes the module, whatever `work` returned.
+/// Where the methods get a logged-in session on the token: a fresh module
+/// per call ([`Direct`]), or the agent's module, kept logged in.
+pub trait Sessions {
+    /// Runs `work` on a logged-in session of the token `uri` selects, on
+    /// the module of `settings`. `work` may run a second time when the
+    /// first session was lost.
     fn with_session<T>(
         &self,
+        uri: &KeyUri,
         settings: &Settings,
         write: bool,
-        work: impl FnOnce(&TokenSession<'_>) -> Result<T, Error>,
+        work: impl FnMut(&TokenSession<'_>) -> Result<T, Error>,
+    ) -> Result<T, Error>;
+}
+
+/// Each call loads the module, opens a session and logs in, and closes
+/// the session and finalizes the module before the reply is written.
+pub struct Direct;
+
+impl Sessions for Direct {
+    fn with_session<T>(
+        &self,
+        uri: &KeyUri,
+        settings: &Settings,
+        write: bool,
+        mut work: impl FnMut(&TokenSession<'_>) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let mut attempt = 1;
         loop {
             let module = Module::load(&settings.module)?;
             let session = module
-                .find_token(&self.uri.token)
+                .find_token(&uri.token)
                 .and_then(|token| module.open_session(token, write, settings.pin.as_ref()));
             match session {
                 Ok(session) => return work(&session),
@@ -67,6 +74,39 @@ impl Hsm {
                 Err(err) => return Err(err.into()),
             }
         }
+    }
+}
+
+/// The key an `hsm://` reference names, and where its sessions come from.
+pub struct Hsm<S = Direct> {
+    uri: KeyUri,
+    sessions: S,
+}
+
+impl Hsm {
+    /// Parses the key reference; the module is loaded only by the methods
+    /// that need the token.
+    pub fn open(init: &InitOptions) -> Result<Self, Error> {
+        Hsm::with_sessions(init, Direct)
+    }
+}
+
+impl<S: Sessions> Hsm<S> {
+    /// Like [`Hsm::open`], with sessions from `sessions`.
+    pub fn with_sessions(init: &InitOptions, sessions: S) -> Result<Self, Error> {
+        let uri = KeyUri::parse(&init.key_resource_id)
+            .map_err(|err| format!("invalid key reference hsm://...: {err}"))?;
+        Ok(Hsm { uri, sessions })
+    }
+
+    /// Runs `work` on a logged-in session of the token.
+    fn with_session<T>(
+        &self,
+        settings: &Settings,
+        write: bool,
+        work: impl FnMut(&TokenSession<'_>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.sessions.with_session(&self.uri, settings, write, work)
     }
 
     /// Checks what every key method needs before touching the token.
@@ -108,7 +148,7 @@ impl Hsm {
     }
 }
 
-impl Plugin for Hsm {
+impl<S: Sessions> Plugin for Hsm<S> {
     fn default_algorithm(&self) -> Result<String, Error> {
         Ok(self
             .uri
@@ -135,6 +175,9 @@ impl Plugin for Hsm {
         let settings = self.settings(options)?;
         options.check_deadline()?;
         let key = self.with_session(&settings, true, |session| {
+            // Held until the key exists, so that a process that created
+            // the same key at the same moment finds it here.
+            let _lock = CreateLock::acquire(&settings.module, &session.token, &self.uri)?;
             let key = match session.find_key_pair(&self.uri)? {
                 Some(existing) => existing,
                 None => session.generate(&self.uri, algorithm)?,
@@ -152,7 +195,7 @@ impl Plugin for Hsm {
         let settings = self.settings(options)?;
         options.check_deadline()?;
         let key = self.with_session(&settings, false, |session| {
-            Ok(session.public_key(&self.uri)?.1)
+            Ok(session.verifying_key(&self.uri)?.public)
         })?;
         self.check_algorithm(key.algorithm())?;
         Ok(key.to_pem()?)
@@ -168,11 +211,11 @@ impl Plugin for Hsm {
         let digest = options.digest(message)?;
         options.check_deadline()?;
         self.with_session(&settings, false, |session| {
-            let key = session.key_pair(&self.uri)?;
-            let algorithm = key.public.algorithm();
+            let key = session.signing_key(&self.uri)?;
+            let algorithm = key.algorithm;
             self.check_algorithm(algorithm)?;
             let input = algorithm.token_input(options.hash_func, &digest)?;
-            let raw = session.sign(&key, algorithm, &input)?;
+            let raw = session.sign(key.handle, algorithm, &input)?;
             Ok(algorithm.signature_from_token(raw)?)
         })
     }
@@ -188,12 +231,15 @@ impl Plugin for Hsm {
         options.check_deadline()?;
         let remote = options.remote_verification;
         let verified = self.with_session(&settings, false, |session| {
-            let (handle, key) = session.public_key(&self.uri)?;
-            let algorithm = key.algorithm();
+            let pair = session.verifying_key(&self.uri)?;
+            let (key, algorithm) = (&pair.public, pair.public.algorithm());
             self.check_algorithm(algorithm)?;
-            if !remote {
+            // Without a public-key object of this key in the token (its
+            // public key came from the private key), verifying locally
+            // gives the token's verdict.
+            let Some(handle) = pair.public_handle.filter(|_| remote) else {
                 return Ok(key.verify(options.hash_func, &digest, signature));
-            }
+            };
             let input = algorithm.token_input(options.hash_func, &digest)?;
             let for_token = match algorithm.signature_for_token(signature) {
                 Ok(for_token) => for_token,

@@ -14,21 +14,32 @@
 //! - Query attributes: `module-path` (else `SIGSTORE_KMS_HSM_MODULE`),
 //!   `pin-source=file:PATH` (else `SIGSTORE_KMS_HSM_PIN`), and
 //!   `algorithm`, the key's algorithm and the plugin's default one.
-//!   `pin-value` is refused: argv is readable by other users.
+//!   `pin-value` is refused: argv is readable by other users. A
+//!   `module-path` is loaded as code, so a key reference is to be trusted
+//!   as a program is; `SIGSTORE_KMS_HSM_MODULE_ALLOWLIST` limits which
+//!   modules load.
 //!
 //! Digests are computed here and signed with the token's raw mechanisms
 //! (`CKM_ECDSA`, `CKM_RSA_PKCS`), so tokens without combined
 //! hash-and-sign mechanisms work. See README.md for cosign.
+//!
+//! `sigstore-kms-hsm agent` keeps the token logged in across calls; see
+//! the `agent` module.
 
+mod agent;
 mod algorithm;
+mod create_lock;
 mod error;
 mod keys;
 mod kms;
+mod pair;
 mod public_key;
 mod settings;
+mod sys;
 mod token;
 mod uri;
 
 fn main() {
+    agent::intercept();
     sigstore_kms_handler::run(kms::Hsm::open)
 }

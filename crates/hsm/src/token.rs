@@ -8,7 +8,7 @@ use std::path::Path;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as Pkcs11Error, RvError};
 use cryptoki::mechanism::MechanismType;
-use cryptoki::session::{Session, UserType};
+use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::slot::{Slot, TokenInfo};
 
 use crate::error::{describe, pkcs11 as pkcs11_err, HsmError};
@@ -41,6 +41,20 @@ pub struct TokenSession<'module> {
     pub token: Token,
     mechanisms: Vec<MechanismType>,
     _module: PhantomData<&'module Module>,
+}
+
+impl Token {
+    /// What tells this token from every other: manufacturer, model, serial
+    /// number and label.
+    pub fn identity(&self) -> [&str; 4] {
+        [
+            self.info.manufacturer_id(),
+            self.info.model(),
+            self.info.serial_number(),
+            self.info.label(),
+        ]
+        .map(str::trim_end)
+    }
 }
 
 impl Module {
@@ -158,7 +172,7 @@ impl Module {
             pkcs11.open_ro_session(token.slot)
         }
         .map_err(pkcs11_err)?;
-        if token.info.login_required() {
+        if token.info.login_required() && !logged_in(&session) {
             let login = match pin {
                 Some(pin) => session.login(UserType::User, Some(&pin.secret)),
                 None if token.info.protected_authentication_path() => {
@@ -221,6 +235,18 @@ impl TokenSession<'_> {
             })
         }
     }
+}
+
+/// Whether the application is logged in to the session's token already
+/// (another of its sessions logged in): some tokens check the PIN again,
+/// slowly, on a second `C_Login`.
+fn logged_in(session: &Session) -> bool {
+    session.get_session_info().is_ok_and(|info| {
+        matches!(
+            info.session_state(),
+            SessionState::RoUser | SessionState::RwUser
+        )
+    })
 }
 
 fn describe_filter(filter: &TokenFilter) -> String {

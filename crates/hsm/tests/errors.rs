@@ -5,6 +5,8 @@
 
 mod support;
 
+use std::path::Path;
+
 use sigstore_kms_client::{CallOptions, Error, HashFunc};
 
 /// The plugin's own error message, or a panic naming what happened instead.
@@ -186,4 +188,132 @@ fn remote_verification_inside_the_token() {
             assert_contains(&error, "invalid signature");
         }
     }
+}
+
+/// A reference to `key` in `token` through `module`, with the PIN read
+/// from `pin_file`.
+fn reference_with(token: &support::Token, module: &Path, pin_file: &Path) -> String {
+    format!(
+        "hsm://token={};object=key?module-path={}&pin-source=file:{}",
+        token.label,
+        module.display(),
+        pin_file.display()
+    )
+}
+
+/// A reference to `key` in `token` with the PIN read from `pin_file`.
+fn with_pin_file(token: &support::Token, pin_file: &Path) -> String {
+    reference_with(token, &token.module, pin_file)
+}
+
+#[test]
+fn pin_file_open_to_group_or_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Some(softhsm) = support::softhsm() else {
+        return;
+    };
+    let token = softhsm.token("err-pin-mode");
+    support::client(&token.reference("key", ""))
+        .create_key("ecdsa-p256-sha256", &options())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pin_file = dir.path().join("pin");
+    support::write_private(&pin_file, format!("{}\n", support::USER_PIN).as_bytes());
+    let client = support::client(&with_pin_file(&token, &pin_file));
+    for mode in [0o644, 0o640, 0o604, 0o620, 0o602] {
+        std::fs::set_permissions(&pin_file, std::fs::Permissions::from_mode(mode)).unwrap();
+        let message = plugin_error(client.public_key(&options()));
+        assert_contains(&message, "pin-source");
+        assert_contains(&message, &format!("mode {mode:o}"));
+        assert_contains(&message, &format!("chmod 600 {}", pin_file.display()));
+    }
+    for mode in [0o600, 0o400] {
+        std::fs::set_permissions(&pin_file, std::fs::Permissions::from_mode(mode)).unwrap();
+        client
+            .public_key(&options())
+            .unwrap_or_else(|err| panic!("mode {mode:o}: {err}"));
+    }
+}
+
+#[test]
+fn oversized_pin_file_is_refused_unread() {
+    let Some(softhsm) = support::softhsm() else {
+        return;
+    };
+    let token = softhsm.token("err-pin-size");
+    let dir = tempfile::tempdir().unwrap();
+    let pin_file = dir.path().join("pin");
+    support::write_private(&pin_file, b"");
+    // Sparse: 200 MB that take no disk space.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&pin_file)
+        .unwrap()
+        .set_len(200_000_000)
+        .unwrap();
+    let message =
+        plugin_error(support::client(&with_pin_file(&token, &pin_file)).public_key(&options()));
+    assert_contains(&message, "pin-source");
+    assert_contains(&message, "larger than");
+    assert_contains(&message, &pin_file.display().to_string());
+}
+
+#[test]
+fn module_outside_the_allowlist_is_refused_before_loading() {
+    let Some(softhsm) = support::softhsm() else {
+        return;
+    };
+    let token = softhsm.token("err-allowlist");
+    let reference = token.reference("key", "");
+    let dir = tempfile::tempdir().unwrap();
+    // A file that is no library: loading it would fail with "cannot use".
+    let stranger = dir.path().join("stranger.so");
+    std::fs::write(&stranger, b"not a library").unwrap();
+    let stranger_ref = reference_with(&token, &stranger, &token.pin_file);
+    // The module reached through a link: the list holds canonical paths.
+    let link = dir.path().join("softhsm-link.so");
+    std::os::unix::fs::symlink(&token.module, &link).unwrap();
+    let via_link = reference_with(&token, &link, &token.pin_file);
+    let create = || serde_json::json!({"algorithm": "ecdsa-p256-sha256"});
+    let allowlist = std::env::join_paths([
+        dir.path().join("elsewhere.so"),
+        token.module.canonicalize().unwrap(),
+    ])
+    .unwrap();
+    let env = [("SIGSTORE_KMS_HSM_MODULE_ALLOWLIST", allowlist.as_os_str())];
+
+    let refused = support::run_plugin(&stranger_ref, "createKey", create(), &env);
+    let message = refused["errorMessage"].as_str().unwrap_or_default();
+    assert_contains(message, "not in SIGSTORE_KMS_HSM_MODULE_ALLOWLIST");
+    assert_contains(message, &stranger.display().to_string());
+    assert!(
+        !message.contains("cannot use"),
+        "the module was loaded: {message}"
+    );
+
+    for allowed in [&reference, &via_link] {
+        let created = support::run_plugin(allowed, "createKey", create(), &env);
+        assert!(
+            created["createKey"]["publicKeyPEM"].is_string(),
+            "{allowed}: {created}"
+        );
+    }
+    // Through the environment variable too.
+    let module_env = [
+        ("SIGSTORE_KMS_HSM_MODULE_ALLOWLIST", allowlist.as_os_str()),
+        ("SIGSTORE_KMS_HSM_MODULE", stranger.as_os_str()),
+    ];
+    let bare = format!(
+        "hsm://token={};object=key?pin-source=file:{}",
+        token.label,
+        token.pin_file.display()
+    );
+    let refused = support::run_plugin(
+        &bare,
+        "publicKey",
+        serde_json::json!({"publicKeyOptions": {"rpcOptions": {}}}),
+        &module_env,
+    );
+    let message = refused["errorMessage"].as_str().unwrap_or_default();
+    assert_contains(message, "not in SIGSTORE_KMS_HSM_MODULE_ALLOWLIST");
 }

@@ -1,7 +1,8 @@
 //! The private keys the plugin creates cannot leave the token: looked at
-//! directly through PKCS#11, they are sensitive, never extractable, and
-//! their secret values cannot be read. The public-key object matches what
-//! the plugin answers.
+//! directly through PKCS#11, they are sensitive, never extractable, their
+//! secret values cannot be read, and they can sign and do nothing else,
+//! now and later (not modifiable, not copyable). The public-key object is
+//! private, only verifies, and matches what the plugin answers.
 //!
 //! This binary has one test: it initialises the module in-process, which
 //! PKCS#11 allows once per process.
@@ -9,30 +10,53 @@
 
 mod support;
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
 use sigstore_kms_client::CallOptions;
 
-/// The bool attributes of `object`, by type.
+/// The bool attribute `wanted` of `object`, if the token has it.
 fn flag(session: &Session, object: ObjectHandle, wanted: AttributeType) -> Option<bool> {
     let attributes = session.get_attributes(object, &[wanted]).unwrap();
-    attributes
-        .into_iter()
-        .find_map(|attribute| match attribute {
-            Attribute::Sensitive(value) if wanted == AttributeType::Sensitive => Some(value),
-            Attribute::Extractable(value) if wanted == AttributeType::Extractable => Some(value),
-            Attribute::AlwaysSensitive(value) if wanted == AttributeType::AlwaysSensitive => {
-                Some(value)
-            }
-            Attribute::NeverExtractable(value) if wanted == AttributeType::NeverExtractable => {
-                Some(value)
-            }
-            Attribute::Private(value) if wanted == AttributeType::Private => Some(value),
-            Attribute::Token(value) if wanted == AttributeType::Token => Some(value),
-            _ => None,
-        })
+    attributes.into_iter().find_map(|attribute| {
+        let value = match attribute {
+            Attribute::Sensitive(value)
+            | Attribute::Extractable(value)
+            | Attribute::AlwaysSensitive(value)
+            | Attribute::NeverExtractable(value)
+            | Attribute::Private(value)
+            | Attribute::Token(value)
+            | Attribute::Sign(value)
+            | Attribute::SignRecover(value)
+            | Attribute::Decrypt(value)
+            | Attribute::Unwrap(value)
+            | Attribute::Derive(value)
+            | Attribute::Verify(value)
+            | Attribute::VerifyRecover(value)
+            | Attribute::Encrypt(value)
+            | Attribute::Wrap(value)
+            | Attribute::Modifiable(value)
+            | Attribute::Copyable(value) => value,
+            _ => return None,
+        };
+        (attribute.attribute_type() == wanted).then_some(value)
+    })
+}
+
+/// Fails unless each bool attribute of `object` has its expected value.
+fn assert_flags(
+    session: &Session,
+    object: ObjectHandle,
+    what: &str,
+    expected: &[(AttributeType, bool)],
+) {
+    for &(attribute, value) in expected {
+        assert_eq!(
+            flag(session, object, attribute),
+            Some(value),
+            "{what}: {attribute:?}"
+        );
+    }
 }
 
 #[test]
@@ -56,16 +80,7 @@ fn private_keys_are_sensitive_and_not_extractable() {
         answered.push(key.to_der().to_vec());
     }
 
-    let pkcs11 = Pkcs11::new(&token.module).unwrap();
-    pkcs11
-        .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-        .unwrap();
-    let slot = pkcs11
-        .get_slots_with_initialized_token()
-        .unwrap()
-        .into_iter()
-        .find(|slot| pkcs11.get_token_info(*slot).unwrap().label() == "protection")
-        .expect("the test's token");
+    let (pkcs11, slot) = support::open_in_process(&token);
     let session = pkcs11.open_ro_session(slot).unwrap();
     session
         .login(UserType::User, Some(&AuthPin::from(support::USER_PIN)))
@@ -83,20 +98,27 @@ fn private_keys_are_sensitive_and_not_extractable() {
         let private = find(ObjectClass::PRIVATE_KEY);
         assert_eq!(private.len(), 1, "{algorithm}: one private key");
         let private = private[0];
-        for (attribute, expected) in [
-            (AttributeType::Token, true),
-            (AttributeType::Private, true),
-            (AttributeType::Sensitive, true),
-            (AttributeType::AlwaysSensitive, true),
-            (AttributeType::Extractable, false),
-            (AttributeType::NeverExtractable, true),
-        ] {
-            assert_eq!(
-                flag(&session, private, attribute),
-                Some(expected),
-                "{algorithm}: {attribute:?}"
-            );
-        }
+        assert_flags(
+            &session,
+            private,
+            algorithm,
+            &[
+                (AttributeType::Token, true),
+                (AttributeType::Private, true),
+                (AttributeType::Sensitive, true),
+                (AttributeType::AlwaysSensitive, true),
+                (AttributeType::Extractable, false),
+                (AttributeType::NeverExtractable, true),
+                // Only for signing, and it stays so.
+                (AttributeType::Sign, true),
+                (AttributeType::SignRecover, false),
+                (AttributeType::Decrypt, false),
+                (AttributeType::Unwrap, false),
+                (AttributeType::Derive, false),
+                (AttributeType::Modifiable, false),
+                (AttributeType::Copyable, false),
+            ],
+        );
         let read = session.get_attributes(private, &[secret]).unwrap();
         assert!(
             read.is_empty(),
@@ -106,8 +128,27 @@ fn private_keys_are_sensitive_and_not_extractable() {
         // The public key the plugin answered is the token's public key.
         let public = find(ObjectClass::PUBLIC_KEY);
         assert_eq!(public.len(), 1, "{algorithm}: one public key");
+        let public = public[0];
+        assert_flags(
+            &session,
+            public,
+            &format!("{algorithm} public key"),
+            &[
+                (AttributeType::Token, true),
+                // Hidden from, and so not replaceable by, a session without
+                // the PIN.
+                (AttributeType::Private, true),
+                (AttributeType::Verify, true),
+                (AttributeType::VerifyRecover, false),
+                (AttributeType::Encrypt, false),
+                (AttributeType::Wrap, false),
+                (AttributeType::Derive, false),
+                (AttributeType::Modifiable, false),
+                (AttributeType::Copyable, false),
+            ],
+        );
         let material = session
-            .get_attributes(public[0], &[AttributeType::EcPoint, AttributeType::Modulus])
+            .get_attributes(public, &[AttributeType::EcPoint, AttributeType::Modulus])
             .unwrap();
         let public_bytes = match material.first() {
             // The uncompressed point ends the DER OCTET STRING.

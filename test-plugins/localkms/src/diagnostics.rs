@@ -1,4 +1,4 @@
-//! Diagnostics on stderr, off unless asked for, and warnings, always on.
+//! Diagnostics on stderr, off unless asked for.
 
 use std::io::Write as _;
 use std::sync::OnceLock;
@@ -19,13 +19,4 @@ pub fn debug(message: std::fmt::Arguments<'_>) {
     if enabled() {
         let _ = writeln!(std::io::stderr(), "sigstore-kms-localkms: {message}");
     }
-}
-
-/// Writes a warning on stderr, whether or not diagnostics are on: something
-/// the user should fix.
-pub fn warn(message: std::fmt::Arguments<'_>) {
-    let _ = writeln!(
-        std::io::stderr(),
-        "sigstore-kms-localkms: warning: {message}"
-    );
 }

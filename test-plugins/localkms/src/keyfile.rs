@@ -1,8 +1,8 @@
 //! ECDSA P-256 private keys in PEM files: reading any common encoding, and
-//! creating one atomically.
+//! creating one atomically. Opening, checking and creating the file is the
+//! SDK's [`sigstore_kms_handler::keyfile`]; this module is about the key.
 
-use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use p256::elliptic_curve::sec1::{Sec1Point, ToSec1Point};
@@ -12,6 +12,7 @@ use p256::pkcs8::{EncodePrivateKey, LineEnding, ObjectIdentifier};
 use p256::{NistP256, PublicKey, SecretKey};
 use pkcs8::{PrivateKeyInfoRef, SecretDocument};
 use sec1::EcPrivateKey;
+use sigstore_kms_handler::keyfile::{self, Created};
 
 /// A key file is a few hundred bytes; anything far larger is not a key.
 const MAX_KEY_FILE_SIZE: u64 = 64 * 1024;
@@ -27,29 +28,15 @@ const P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
     /// The key reference is empty.
-    #[error("empty key reference: use localkms:///absolute/path/key.pem or localkms://relative/path/key.pem")]
+    #[error("empty key reference: use localkms:///absolute/path/key.pem (on Windows localkms:///C:/path/key.pem) or localkms://relative/path/key.pem")]
     EmptyReference,
     /// No file at the path.
     #[error("key file {0} does not exist (createKey creates it, e.g. `cosign generate-key-pair --kms localkms://PATH`)")]
     NotFound(PathBuf),
-    /// A symbolic link at the key path points at nothing. `createKey` does
-    /// not write through it: the key would land outside the named path.
-    #[error("key file {path} is a symbolic link to {target}, which does not exist; remove the link, or name the target's path instead")]
-    DanglingLink {
-        /// The key file.
-        path: PathBuf,
-        /// Where the link points.
-        target: PathBuf,
-    },
-    /// The file exists but cannot be read.
-    #[error("cannot read key file {path}: {source}")]
-    Read {
-        /// The key file.
-        path: PathBuf,
-        /// What the system said.
-        #[source]
-        source: io::Error,
-    },
+    /// The file cannot be opened, read or created, or is not private to
+    /// the user: a planted or exposed key is refused, never used.
+    #[error(transparent)]
+    File(keyfile::KeyFileError),
     /// Too large to be a key.
     #[error("key file {0} is larger than {MAX_KEY_FILE_SIZE} bytes; it is not a PEM private key")]
     TooLarge(PathBuf),
@@ -82,18 +69,19 @@ pub enum KeyFileError {
         /// The decoder's description of the problem (never the bytes).
         reason: String,
     },
-    /// Writing the new key failed.
-    #[error("cannot create key file {path}: {source}")]
-    Create {
-        /// The key file.
-        path: PathBuf,
-        /// What the system said.
-        #[source]
-        source: io::Error,
-    },
     /// Encoding the new key failed.
     #[error("cannot encode the new key: {0}")]
     Encode(String),
+}
+
+impl From<keyfile::KeyFileError> for KeyFileError {
+    /// A missing file gets the hint of how to create it.
+    fn from(err: keyfile::KeyFileError) -> Self {
+        match err {
+            keyfile::KeyFileError::NotFound { path } => KeyFileError::NotFound(path),
+            other => KeyFileError::File(other),
+        }
+    }
 }
 
 /// Where a key came from.
@@ -107,13 +95,55 @@ pub enum Origin {
     CreatedConcurrently,
 }
 
+/// How a system spells file paths, for reading key references.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PathRules {
+    Unix,
+    /// Drive letters, and `\` as well as `/` between names.
+    Windows,
+}
+
+impl PathRules {
+    const HOST: PathRules = if cfg!(windows) {
+        PathRules::Windows
+    } else {
+        PathRules::Unix
+    };
+}
+
 /// The key file a key reference names (a path, relative to the working
 /// directory unless absolute).
 pub fn key_path(key_resource_id: &str) -> Result<PathBuf, KeyFileError> {
+    path_text(PathRules::HOST, key_resource_id).map(PathBuf::from)
+}
+
+/// The path a key reference names under `rules`. On Windows,
+/// `localkms:///C:/keys/k.pem`, the documented `///absolute` form, passes
+/// `/C:/keys/k.pem`: the slash before the drive letter is the URL's, as in
+/// `file:///C:/`, and is dropped (`C:/keys/k.pem` and `C:\keys\k.pem` are
+/// taken as they are). On Unix every reference is a path as it stands.
+fn path_text(rules: PathRules, key_resource_id: &str) -> Result<&str, KeyFileError> {
     if key_resource_id.is_empty() {
         return Err(KeyFileError::EmptyReference);
     }
-    Ok(PathBuf::from(key_resource_id))
+    if rules == PathRules::Windows {
+        if let Some(drive_path) = key_resource_id.strip_prefix('/') {
+            if starts_with_drive(drive_path) {
+                return Ok(drive_path);
+            }
+        }
+    }
+    Ok(key_resource_id)
+}
+
+/// `C:`, alone or followed by a separator.
+fn starts_with_drive(path: &str) -> bool {
+    match path.as_bytes() {
+        [letter, b':', rest @ ..] => {
+            letter.is_ascii_alphabetic() && matches!(rest.first(), None | Some(b'/' | b'\\'))
+        }
+        _ => false,
+    }
 }
 
 /// A private key with its public half. Deriving the public key is a scalar
@@ -133,7 +163,8 @@ impl KeyPair {
     }
 }
 
-/// Reads the P-256 private key in `path`.
+/// Reads the P-256 private key in `path`, refusing a file another user owns
+/// or group and others can reach.
 pub fn load(path: &Path) -> Result<KeyPair, KeyFileError> {
     let text = read_text(path)?;
     let (label, block) = private_key_block(path, &text)?;
@@ -142,123 +173,46 @@ pub fn load(path: &Path) -> Result<KeyPair, KeyFileError> {
 
 /// Loads the key in `path`, or creates one there when there is none.
 ///
-/// The new key goes to a temporary file (mode 0600) in the same directory,
-/// which is then linked into place only if `path` still does not exist: the
-/// key file is never seen half-written and never replaced. When processes
-/// race, one key wins and every one of them returns it.
+/// The new key is written by [`keyfile::create_new`]: mode 0600, never seen
+/// half-written, never replacing a file. When processes race, one key wins
+/// and every one of them returns it, after the same checks as [`load`], so
+/// a file planted at the path is never adopted.
 pub fn load_or_create(path: &Path) -> Result<(KeyPair, Origin), KeyFileError> {
     match load(path) {
         Ok(key) => return Ok((key, Origin::Existing)),
         Err(KeyFileError::NotFound(_)) => {}
         Err(err) => return Err(err),
     }
-    let create_error = |source| KeyFileError::Create {
+    let key = SecretKey::try_generate().map_err(|err| keyfile::KeyFileError::Create {
         path: path.to_owned(),
-        source,
-    };
-    let key = SecretKey::try_generate().map_err(|err| {
-        create_error(io::Error::other(format!(
+        source: io::Error::other(format!(
             "the system's random number generator failed: {err}"
-        )))
+        )),
     })?;
     let pem = key
         .to_pkcs8_pem(LineEnding::LF)
         .map_err(|err| KeyFileError::Encode(err.to_string()))?;
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".localkms-").suffix(".tmp");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        builder.permissions(std::fs::Permissions::from_mode(0o600));
+    match keyfile::create_new(path, pem.as_bytes())? {
+        Created::Written => Ok((KeyPair::new(key), Origin::Created)),
+        Created::AlreadyExists => Ok((load(path)?, Origin::CreatedConcurrently)),
     }
-    // Say which directory is wrong, not the temporary file's made-up name.
-    let in_dir = |source: io::Error| {
-        let reason = match source.kind() {
-            io::ErrorKind::NotFound => format!("directory {} does not exist", dir.display()),
-            io::ErrorKind::PermissionDenied => {
-                format!("no permission to write in directory {}", dir.display())
-            }
-            _ => return create_error(source),
-        };
-        create_error(io::Error::new(source.kind(), reason))
-    };
-    let mut temp = builder.tempfile_in(dir).map_err(in_dir)?;
-    temp.write_all(pem.as_bytes()).map_err(create_error)?;
-    temp.as_file().sync_all().map_err(create_error)?;
-    match temp.persist_noclobber(path) {
-        Ok(_) => {
-            sync_dir(dir);
-            Ok((KeyPair::new(key), Origin::Created))
-        }
-        Err(err) if err.error.kind() == io::ErrorKind::AlreadyExists => {
-            Ok((load(path)?, Origin::CreatedConcurrently))
-        }
-        Err(err) => Err(create_error(err.error)),
-    }
-}
-
-/// Makes the new directory entry durable. Best effort: the key is already
-/// in place and readable, so a failure here does not fail the call.
-fn sync_dir(dir: &Path) {
-    #[cfg(unix)]
-    if let Ok(dir) = File::open(dir) {
-        let _ = dir.sync_all();
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
 }
 
 fn read_text(path: &Path) -> Result<Zeroizing<String>, KeyFileError> {
-    let read_error = |source: io::Error| match source.kind() {
-        io::ErrorKind::NotFound => match std::fs::read_link(path) {
-            Ok(target) => KeyFileError::DanglingLink {
-                path: path.to_owned(),
-                target,
-            },
-            Err(_) => KeyFileError::NotFound(path.to_owned()),
-        },
-        _ => KeyFileError::Read {
-            path: path.to_owned(),
-            source,
-        },
-    };
-    let file = File::open(path).map_err(read_error)?;
-    #[cfg(unix)]
-    warn_if_exposed(path, &file);
+    let file = keyfile::open(path)?;
     let mut bytes = Zeroizing::new(Vec::new());
     file.take(MAX_KEY_FILE_SIZE + 1)
         .read_to_end(&mut bytes)
-        .map_err(read_error)?;
+        .map_err(|source: io::Error| keyfile::KeyFileError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
     if bytes.len() as u64 > MAX_KEY_FILE_SIZE {
         return Err(KeyFileError::TooLarge(path.to_owned()));
     }
     match std::str::from_utf8(&bytes) {
         Ok(text) => Ok(Zeroizing::new(text.to_owned())),
         Err(_) => Err(KeyFileError::NotPem(path.to_owned())),
-    }
-}
-
-/// Keys made by `openssl` are often readable by everyone: usable, but the
-/// owner should know, and how to fix it.
-#[cfg(unix)]
-fn warn_if_exposed(path: &Path, file: &File) {
-    use std::os::unix::fs::PermissionsExt as _;
-
-    use crate::diagnostics::warn;
-
-    let Ok(metadata) = file.metadata() else {
-        return;
-    };
-    let mode = metadata.permissions().mode() & 0o777;
-    if metadata.is_file() && mode & 0o077 != 0 {
-        warn(format_args!(
-            "key file {path} is accessible by group or others (mode {mode:o}); restrict it with `chmod 600 {path}`",
-            path = path.display()
-        ));
     }
 }
 
@@ -384,5 +338,68 @@ fn curve_name(oid: ObjectIdentifier) -> String {
         "1.3.132.0.35" => "P-521".to_owned(),
         "1.3.132.0.10" => "secp256k1".to_owned(),
         other => format!("curve {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn windows(reference: &str) -> &str {
+        path_text(PathRules::Windows, reference).unwrap()
+    }
+
+    fn unix(reference: &str) -> &str {
+        path_text(PathRules::Unix, reference).unwrap()
+    }
+
+    #[test]
+    fn windows_references_with_a_drive_name_the_drive_path() {
+        // localkms:///C:/keys/k.pem, localkms://C:/keys/k.pem,
+        // localkms://C:\keys\k.pem.
+        assert_eq!(windows("/C:/keys/k.pem"), "C:/keys/k.pem");
+        assert_eq!(windows("C:/keys/k.pem"), "C:/keys/k.pem");
+        assert_eq!(windows(r"C:\keys\k.pem"), r"C:\keys\k.pem");
+        assert_eq!(windows(r"/d:\keys\k.pem"), r"d:\keys\k.pem");
+        assert_eq!(windows("/C:"), "C:");
+    }
+
+    #[test]
+    fn other_windows_references_are_taken_as_they_are() {
+        for reference in [
+            "keys/k.pem",
+            r"keys\k.pem",
+            "/keys/k.pem",
+            // A file named "C:k.pem" cannot exist; Windows says so.
+            "/C:k.pem",
+            "/CD:/k.pem",
+            "/1:/k.pem",
+            "//server/share/k.pem",
+            r"\\server\share\k.pem",
+        ] {
+            assert_eq!(windows(reference), reference);
+        }
+    }
+
+    #[test]
+    fn unix_references_are_paths_as_they_stand() {
+        for reference in [
+            "/C:/keys/k.pem",
+            "C:/keys/k.pem",
+            r"C:\keys\k.pem",
+            "/abs/k.pem",
+        ] {
+            assert_eq!(unix(reference), reference);
+        }
+    }
+
+    #[test]
+    fn an_empty_reference_is_refused_on_every_system() {
+        for rules in [PathRules::Unix, PathRules::Windows] {
+            assert!(matches!(
+                path_text(rules, ""),
+                Err(KeyFileError::EmptyReference)
+            ));
+        }
     }
 }

@@ -73,11 +73,33 @@ fn absolute_and_relative_references_name_the_same_file() {
     );
 }
 
+/// `localkms:///C:/keys/k.pem` (the `///absolute` form), `localkms://C:/keys/k.pem`
+/// and `localkms://C:\keys\k.pem` name one file. Windows only: a Unix path has no
+/// drive (both systems' rules are unit-tested in `src/keyfile.rs`).
+#[cfg(windows)]
+#[test]
+fn references_with_a_drive_name_the_same_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let native = dir.path().join("k.pem").to_str().unwrap().to_owned();
+    assert_eq!(native.as_bytes()[1], b':', "a path with a drive: {native}");
+    let forward = native.replace('\\', "/");
+    let created = create_key(dir.path(), &format!("/{forward}"));
+    let elsewhere = tempfile::tempdir().unwrap();
+    for reference in [format!("/{forward}"), forward, native] {
+        assert_eq!(
+            public_key(elsewhere.path(), &reference).as_deref(),
+            Ok(created.as_str()),
+            "{reference}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
 #[test]
 fn create_key_never_replaces_an_existing_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("key.pem");
-    std::fs::write(&path, "not a key\n").unwrap();
+    support::write_private(&path, "not a key\n");
     let call = run(
         dir.path(),
         "key.pem",
@@ -146,7 +168,7 @@ fn reads_sec1_keys_written_by_p256() {
     let dir = tempfile::tempdir().unwrap();
     let key = p256::SecretKey::from_slice(&[0x11; 32]).unwrap();
     let sec1 = key.to_sec1_pem(LineEnding::LF).unwrap();
-    std::fs::write(dir.path().join("sec1.pem"), sec1.as_bytes()).unwrap();
+    support::write_private(&dir.path().join("sec1.pem"), sec1.as_bytes());
     assert_eq!(
         public_key(dir.path(), "sec1.pem").unwrap(),
         key.public_key().to_public_key_pem(LineEnding::LF).unwrap()
@@ -292,25 +314,22 @@ fn unusable_files_get_clear_errors() {
     let path = dir.path();
     let good = p256::SecretKey::from_slice(&[0x22; 32]).unwrap();
     let public_pem = good.public_key().to_public_key_pem(LineEnding::LF).unwrap();
-    std::fs::write(path.join("public.pem"), &public_pem).unwrap();
-    std::fs::write(path.join("text.pem"), "hello\n").unwrap();
-    std::fs::write(path.join("binary.pem"), [0xff, 0xfe, 0x00, 0x01]).unwrap();
-    std::fs::write(
-        path.join("cert.pem"),
+    support::write_private(&path.join("public.pem"), &public_pem);
+    support::write_private(&path.join("text.pem"), "hello\n");
+    support::write_private(&path.join("binary.pem"), [0xff, 0xfe, 0x00, 0x01]);
+    support::write_private(
+        &path.join("cert.pem"),
         "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
-    )
-    .unwrap();
-    std::fs::write(
-        path.join("broken.pem"),
+    );
+    support::write_private(
+        &path.join("broken.pem"),
         "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n",
-    )
-    .unwrap();
-    std::fs::write(
-        path.join("truncated.pem"),
+    );
+    support::write_private(
+        &path.join("truncated.pem"),
         "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n",
-    )
-    .unwrap();
-    std::fs::write(path.join("huge.pem"), vec![b'A'; 200 * 1024]).unwrap();
+    );
+    support::write_private(&path.join("huge.pem"), vec![b'A'; 200 * 1024]);
     std::fs::create_dir(path.join("dir.pem")).unwrap();
     let cases: &[(&str, &str)] = &[
         ("missing.pem", "key file missing.pem does not exist"),

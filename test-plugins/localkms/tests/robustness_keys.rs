@@ -2,25 +2,29 @@
 //! symbolic links, directories and missing or read-only directories at the
 //! key path, and a sweep of every method over every kind of key file with
 //! diagnostics and faults on, none of which may ever show the private key.
+//!
+//! Unix only: these are modes, owners, symbolic links and read-only
+//! directories; `robustness_keys_windows.rs` has Windows' counterparts
+//! (access control lists, directories and missing directories at the key
+//! path).
 #![cfg(unix)]
 
 mod support;
 
-use std::os::unix::fs::{symlink, PermissionsExt as _};
+use std::os::unix::fs::{symlink, MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use p256::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
 use sigstore_kms_protocol::{
-    CreateKeyArgs, DefaultAlgorithmArgs, HashFunc, InitOptions, MethodArgs, MethodName, MethodResp,
-    PluginArgs, PublicKeyArgs, RpcOptions,
+    CreateKeyArgs, DefaultAlgorithmArgs, HashFunc, InitOptions, MethodArgs, MethodName, PluginArgs,
+    PublicKeyArgs, RpcOptions,
 };
 use support::{
-    digest, p256_verifies, run, run_json, secret_lines, sign_args, signature_of, verify_args, Call,
-    ALGORITHM, PLUGIN, PRIVATE_KEY_MARKER,
+    create, digest, errors_of_every_key_method, every_key_method_refuses, p256_verifies, public,
+    public_pem_of, run_json, secret_lines, sign, sign_args, signature_of, tree, verify_args, Call,
+    ALGORITHM, MESSAGE, PLUGIN, PRIVATE_KEY_MARKER,
 };
-
-const MESSAGE: &[u8] = b"robust message";
 
 /// A P-256 key from a fixed scalar: its PKCS#8 PEM and its public PEM.
 fn p256_key(byte: u8) -> (String, String) {
@@ -39,83 +43,77 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-/// Every entry under `dir`, recursively, links not followed: what must stay
-/// the same when a call fails.
-fn tree(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let metadata = std::fs::symlink_metadata(&path).unwrap();
-        out.push(path.clone());
-        if metadata.is_dir() {
-            out.extend(tree(&path));
-        }
-    }
-    out.sort();
-    out
-}
-
-fn create(dir: &Path, key_ref: &str) -> Call {
-    run(
-        dir,
-        key_ref,
-        MethodArgs::CreateKey(CreateKeyArgs::new(ALGORITHM, None)),
-        b"",
-    )
-}
-
-fn public(dir: &Path, key_ref: &str) -> Call {
-    run(
-        dir,
-        key_ref,
-        MethodArgs::PublicKey(PublicKeyArgs::new(RpcOptions::go_defaults())),
-        b"",
-    )
-}
-
-fn sign(dir: &Path, key_ref: &str) -> Call {
-    run(dir, key_ref, sign_args(None, None), MESSAGE)
-}
-
-fn public_pem_of(call: &Call, method: MethodName) -> String {
-    let pem = match call.success(method) {
-        MethodResp::CreateKey(key) => key.public_key_pem,
-        MethodResp::PublicKey(key) => key.public_key_pem,
-        other => panic!("{other:?}"),
-    };
-    String::from_utf8(pem).unwrap()
-}
-
+/// As OpenSSH refuses such private keys: a key others can read may be
+/// known, one others can write may have been replaced by theirs.
 #[test]
-fn a_key_open_to_group_or_others_works_and_warns_naming_the_fix() {
+fn a_key_open_to_group_or_others_is_refused_by_every_method_naming_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("key.pem");
     let (private, expected) = p256_key(0x51);
-    for open_mode in [0o644, 0o640, 0o604, 0o660, 0o666] {
+    for open_mode in [0o644, 0o640, 0o604, 0o660, 0o666, 0o620, 0o602] {
         write_mode(&path, &private, open_mode);
-        let call = public(dir.path(), "key.pem");
-        assert_eq!(public_pem_of(&call, MethodName::PublicKey), expected);
-        let stderr = call.stderr();
-        assert!(
-            stderr.contains(&format!(
-                "key file key.pem is accessible by group or others (mode {open_mode:o})"
-            )),
-            "{stderr}"
-        );
-        assert!(stderr.contains("`chmod 600 key.pem`"), "{stderr}");
-
-        let signed = sign(dir.path(), "key.pem");
-        let signature = signature_of(&signed);
-        let hashed = digest(HashFunc::SHA256, MESSAGE);
-        assert!(p256_verifies(&expected, &hashed, &signature));
-        assert!(signed.stderr().contains("chmod 600"));
+        for message in errors_of_every_key_method(dir.path(), "key.pem") {
+            assert!(
+                message.starts_with(&format!(
+                    "key file key.pem is accessible by group or others (mode {open_mode:o}), so it is not used"
+                )),
+                "{message}"
+            );
+            assert!(message.contains("`chmod 600 key.pem`"), "{message}");
+        }
         assert_eq!(mode(&path), open_mode, "the plugin leaves the mode alone");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), private);
     }
 
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let call = public(dir.path(), "key.pem");
-    assert_eq!(public_pem_of(&call, MethodName::PublicKey), expected);
-    assert_eq!(call.stderr(), "", "mode 0600 draws no warning");
+    for private_mode in [0o600, 0o400] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(private_mode)).unwrap();
+        let call = public(dir.path(), "key.pem");
+        assert_eq!(public_pem_of(&call, MethodName::PublicKey), expected);
+        assert_eq!(call.stderr(), "", "mode {private_mode:o} draws no warning");
+        let created = create(dir.path(), "key.pem");
+        assert_eq!(public_pem_of(&created, MethodName::CreateKey), expected);
+        let signature = signature_of(&sign(dir.path(), "key.pem"));
+        let hashed = digest(HashFunc::SHA256, MESSAGE);
+        assert!(p256_verifies(&expected, &hashed, &signature));
+    }
+}
+
+/// The attack: another user plants their key, mode 0600 so no permission
+/// check trips, at the victim's key path in a shared directory. createKey
+/// must not adopt it, and nothing may sign with it. Giving a file to
+/// another user takes root; elsewhere the test says why it did nothing.
+#[test]
+fn a_key_planted_by_another_user_is_refused_and_never_adopted() {
+    let dir = tempfile::tempdir().unwrap();
+    // A new file belongs to the user who made it.
+    if std::fs::metadata(dir.path()).unwrap().uid() != 0 {
+        eprintln!("skipped: only root can make a file owned by another user");
+        return;
+    }
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let path = dir.path().join("victim.pem");
+    let (planted, _) = p256_key(0x66);
+    write_mode(&path, &planted, 0o600);
+    std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+    symlink("victim.pem", dir.path().join("link.pem")).unwrap();
+    let before = tree(dir.path());
+
+    for key_ref in ["victim.pem", "link.pem"] {
+        for message in errors_of_every_key_method(dir.path(), key_ref) {
+            assert!(
+                message.starts_with(&format!(
+                    "key file {key_ref} is owned by user id 65534, not by the user running this plugin (user id 0)"
+                )),
+                "{message}"
+            );
+            assert!(
+                message.contains(&format!("`chown 0 {key_ref}`")),
+                "{message}"
+            );
+        }
+    }
+    assert_eq!(tree(dir.path()), before, "nothing created or replaced");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), planted);
 }
 
 #[test]
@@ -202,18 +200,7 @@ fn a_directory_at_the_key_path_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("key.pem")).unwrap();
     symlink("key.pem", dir.path().join("dirlink.pem")).unwrap();
-    let before = tree(dir.path());
-    for key_ref in ["key.pem", "key.pem/", "dirlink.pem"] {
-        let expected = format!("cannot read key file {key_ref}: ");
-        for message in [
-            create(dir.path(), key_ref).error(MethodName::CreateKey),
-            public(dir.path(), key_ref).error(MethodName::PublicKey),
-            sign(dir.path(), key_ref).error(MethodName::SignMessage),
-        ] {
-            assert!(message.starts_with(&expected), "{key_ref}: {message}");
-        }
-    }
-    assert_eq!(tree(dir.path()), before, "nothing written in or beside it");
+    every_key_method_refuses(dir.path(), &["key.pem", "key.pem/", "dirlink.pem"], "");
 }
 
 #[test]
@@ -310,12 +297,14 @@ fn no_output_on_any_path_shows_the_private_key() {
     let truncated: String = other.lines().take(3).collect::<Vec<_>>().join("\n");
     let (another, _) = p256_key(0x65);
     let mislabelled = another.replace("PRIVATE KEY", "SECRET THING");
+    let (exposed, _) = p256_key(0x67);
     let files = [
         ("pkcs8.pem", pkcs8, 0o600),
-        ("sec1-open.pem", sec1, 0o644),
+        ("sec1.pem", sec1, 0o600),
         ("parameters.pem", with_parameters, 0o600),
         ("truncated.pem", truncated, 0o600),
-        ("mislabelled.pem", mislabelled, 0o640),
+        ("mislabelled.pem", mislabelled, 0o600),
+        ("exposed.pem", exposed, 0o644),
     ];
     let mut secrets = Vec::new();
     for (name, text, file_mode) in &files {
@@ -381,5 +370,5 @@ fn no_output_on_any_path_shows_the_private_key() {
             }
         }
     }
-    assert_eq!(calls, 7 * 5 * 6);
+    assert_eq!(calls, 8 * 5 * 6);
 }

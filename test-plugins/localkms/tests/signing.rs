@@ -204,11 +204,7 @@ fn other_hash_functions_are_refused() {
 #[test]
 fn digests_of_the_wrong_length_are_refused() {
     let (dir, _) = fixture();
-    for (hash, length) in [
-        (HashFunc::SHA256, 31),
-        (HashFunc::SHA384, 32),
-        (HashFunc::SHA512, 65),
-    ] {
+    for (hash, length) in [(HashFunc::SHA256, 31), (HashFunc::SHA512, 65)] {
         let call = run(
             dir.path(),
             "key.pem",
@@ -221,6 +217,22 @@ fn digests_of_the_wrong_length_are_refused() {
             format!("the digest is {length} bytes long, but a {hash} digest is {expected} bytes")
         );
     }
+    // Another hash function's length, and no message it is the digest of:
+    // nothing identifies what to sign under the declared hash.
+    let call = run(
+        dir.path(),
+        "key.pem",
+        sign_args(Some(vec![7; 32]), Some(HashFunc::SHA384)),
+        b"",
+    );
+    assert!(
+        call.error(MethodName::SignMessage).starts_with(
+            "inconsistent request: the host declared SHA-384 but sent a SHA-256 digest \
+             (32 bytes) and no message"
+        ),
+        "{}",
+        call.error(MethodName::SignMessage)
+    );
 }
 
 #[test]

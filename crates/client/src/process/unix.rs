@@ -12,7 +12,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -183,6 +183,30 @@ impl Plugin {
         self.child.wait()
     }
 
+    /// Follows a Ctrl-Z (`SIGTSTP`; not a `SIGSTOP` sent to the plugin
+    /// alone) of the plugin while it holds the terminal, as a host sharing
+    /// its group would: takes the terminal back
+    /// and stops the host's group, as the terminal would have; once
+    /// continued in the foreground (`fg`), lends the terminal again and
+    /// continues the plugin. Where the host's group cannot be stopped (an
+    /// orphaned group, such as a session leader's, or SIGTSTP ignored) that
+    /// happens at once.
+    fn follow_stop(&mut self) {
+        if self.terminal.is_none() || stopped_by(self.child.id()) != Some(libc::SIGTSTP) {
+            return;
+        }
+        if let Some(terminal) = self.terminal.take() {
+            terminal.take_back();
+        }
+        // SAFETY: kill(2) takes no pointers.
+        unsafe { libc::kill(0, libc::SIGTSTP) };
+        self.terminal = Terminal::lend_to(self.group);
+        if self.terminal.is_none() {
+            // Continued in the background: the plugin runs on there.
+            signal_group(self.group, libc::SIGCONT);
+        }
+    }
+
     /// The signal that interrupted the call, if one did: `end_plugins`, or
     /// the terminal's Ctrl-C (`SIGINT`) or Ctrl-\ (`SIGQUIT`) while the
     /// plugin held the terminal, which a host sharing the plugin's group
@@ -283,6 +307,9 @@ impl Terminal {
 /// How often a plugin's exit is looked for where no pidfd reports it.
 const EXIT_POLL_INTERVAL: Duration = Duration::from_millis(5);
 
+/// How often a plugin holding the terminal is looked at for a stop.
+const STOP_POLL_INTERVAL: Duration = Duration::from_millis(50);
+
 /// What the caller's thread waits on.
 pub(super) struct Watch {
     pid: libc::id_t,
@@ -326,18 +353,20 @@ impl Watch {
     /// Waits until something happens or `wake_at`, and records it.
     pub(super) fn wait(
         &mut self,
-        _plugin: &mut Plugin,
+        plugin: &mut Plugin,
         wake_at: Option<Instant>,
         collected: &mut Collected,
     ) -> io::Result<()> {
         let look_for_exit = self.pidfd.is_none() && !collected.has_exited();
-        let wake_at = match look_for_exit {
-            true => [wake_at, Some(Instant::now() + EXIT_POLL_INTERVAL)]
-                .into_iter()
-                .flatten()
-                .min(),
-            false => wake_at,
+        let tick = match (look_for_exit, plugin.terminal.is_some()) {
+            (true, _) => Some(EXIT_POLL_INTERVAL),
+            (false, true) => Some(STOP_POLL_INTERVAL),
+            (false, false) => None,
         };
+        let wake_at = [wake_at, tick.map(|tick| Instant::now() + tick)]
+            .into_iter()
+            .flatten()
+            .min();
         // `poll` skips the entries with a negative descriptor.
         let mut fds = [
             self.pidfd
@@ -365,6 +394,7 @@ impl Watch {
             };
         }
         let [exit, out, err, report] = fds.map(|polled| polled.revents);
+        plugin.follow_stop();
 
         if exit != 0 || (look_for_exit && has_exited(self.pid)) {
             collected.exited();
@@ -442,6 +472,7 @@ impl MessageReport {
 /// 5.3, or where a sandbox forbids `pidfd_open`.
 #[cfg(target_os = "linux")]
 fn pidfd_open(child: &Child) -> Option<OwnedFd> {
+    use std::os::fd::{FromRawFd, RawFd};
     let pid = libc::pid_t::try_from(child.id()).ok()?;
     // SAFETY: pidfd_open(2) takes a pid and flags and returns a new
     // descriptor or -1. The child is not reaped yet, so its pid is its own.
@@ -456,9 +487,10 @@ fn pidfd_open(_child: &Child) -> Option<OwnedFd> {
     None
 }
 
-/// Whether the plugin exited, without reaping it, so that its pid still
-/// names its process group.
-fn has_exited(pid: libc::id_t) -> bool {
+/// What `waitid` reports about the plugin for `events` (`WEXITED`,
+/// `WSTOPPED`) now, without waiting and without reaping it, so that its
+/// pid still names its process group: `(si_code, si_status)`.
+fn peek(pid: libc::id_t, events: libc::c_int) -> Option<(libc::c_int, libc::c_int)> {
     // SAFETY: siginfo_t is plain data for which all zeroes is valid.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     // SAFETY: `info` is a valid, writable siginfo_t; WNOWAIT leaves the
@@ -468,30 +500,31 @@ fn has_exited(pid: libc::id_t) -> bool {
             libc::P_PID,
             pid,
             &mut info,
-            libc::WEXITED | libc::WNOWAIT | libc::WNOHANG,
+            events | libc::WNOWAIT | libc::WNOHANG,
         )
     };
-    // SAFETY: waitid filled `info` (or left it zeroed: no child exited).
-    rc == 0 && unsafe { info.si_pid() } != 0
+    // SAFETY: waitid filled `info`, or left it zeroed when nothing is to
+    // report (then `si_pid` is 0).
+    (rc == 0 && unsafe { info.si_pid() } != 0).then(|| (info.si_code, unsafe { info.si_status() }))
 }
 
-/// The signal that killed the exited, unreaped plugin, if one did; the
-/// plugin stays unreaped.
+/// Whether the plugin exited.
+fn has_exited(pid: libc::id_t) -> bool {
+    peek(pid, libc::WEXITED).is_some()
+}
+
+/// The signal that stopped the plugin, if it is stopped now.
+fn stopped_by(pid: libc::id_t) -> Option<i32> {
+    peek(pid, libc::WSTOPPED)
+        .filter(|&(code, _)| code == libc::CLD_STOPPED)
+        .map(|(_, signal)| signal)
+}
+
+/// The signal that killed the plugin, if it exited so.
 fn exit_signal(pid: libc::id_t) -> Option<i32> {
-    // SAFETY: siginfo_t is plain data for which all zeroes is valid.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: as in `has_exited`.
-    let rc = unsafe {
-        libc::waitid(
-            libc::P_PID,
-            pid,
-            &mut info,
-            libc::WEXITED | libc::WNOWAIT | libc::WNOHANG,
-        )
-    };
-    let killed = [libc::CLD_KILLED, libc::CLD_DUMPED].contains(&info.si_code);
-    // SAFETY: waitid filled `info` for an exited child.
-    (rc == 0 && killed && unsafe { info.si_pid() } != 0).then(|| unsafe { info.si_status() })
+    peek(pid, libc::WEXITED)
+        .filter(|&(code, _)| [libc::CLD_KILLED, libc::CLD_DUMPED].contains(&code))
+        .map(|(_, signal)| signal)
 }
 
 /// What reading a pipe that `poll` found ready came to.
@@ -594,5 +627,57 @@ impl PluginStdin {
         // SAFETY: one valid pollfd; the timeout bounds how long a
         // cancellation can go unnoticed.
         unsafe { libc::poll(&mut poll, 1, 50) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Stdio;
+
+    use super::super::{watch_until_done, ProcessSettings};
+    use super::*;
+    use crate::StderrMode;
+
+    /// Where no pidfd reports the exit (macOS, Linux before 5.3), the
+    /// supervision looks for it with `waitid`: the answer, a deadline and
+    /// a process left holding stdout are handled as with a pidfd.
+    #[test]
+    fn supervision_without_a_pidfd() {
+        let settings = ProcessSettings {
+            stderr: StderrMode::Discard,
+            stdout_limit: 1024,
+            exit_grace: Duration::from_millis(100),
+        };
+        let run = |script: &str, timeout: Duration| {
+            let mut command = Command::new("sh");
+            command
+                .args(["-c", script])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped());
+            let mut plugin = Plugin::spawn(&mut command).unwrap();
+            let (_, stdout, _) = plugin.take_pipes();
+            let mut watch = Watch::new(&plugin, stdout, None);
+            watch.pidfd = None;
+            let mut collected = Collected::new(settings.stdout_limit, None, false);
+            let start = Instant::now();
+            let deadline = Some(start + timeout);
+            let outcome =
+                watch_until_done(&mut plugin, &mut watch, &mut collected, &settings, deadline);
+            (outcome, collected.stdout, start.elapsed())
+        };
+
+        let (outcome, stdout, _) = run("sleep 0.1; printf answer", Duration::from_secs(20));
+        assert!(matches!(outcome, Outcome::Finished(status) if status.success()));
+        assert_eq!(stdout, b"answer");
+
+        let (outcome, _, elapsed) = run("exec sleep 60", Duration::from_millis(300));
+        assert!(matches!(outcome, Outcome::DeadlineExceeded));
+        assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+
+        let (outcome, stdout, elapsed) =
+            run("sleep 60 & printf answer; exit 0", Duration::from_secs(20));
+        assert!(matches!(outcome, Outcome::Finished(status) if status.success()));
+        assert_eq!(stdout, b"answer");
+        assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
     }
 }

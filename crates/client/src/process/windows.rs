@@ -1,35 +1,62 @@
-//! Plugins on Windows: helper threads read the plugin's pipes (anonymous
-//! pipes cannot be polled) and send what they read to the caller's thread,
-//! which looks for the plugin's exit at short intervals.
+//! Plugins on Windows: each runs in a Job Object of its own that kills
+//! every process in it when it is terminated or closed
+//! (`JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE`). The plugin starts suspended and
+//! is assigned to its job before it runs, so nothing it starts escapes.
 //!
-//! Only the plugin itself is killed at the deadline: processes it started
-//! are not, and one that holds its stdout keeps that reader thread alive.
+//! Anonymous pipes cannot be polled: helper threads read stdout and stderr
+//! and send what they read to the caller's thread, which looks for the
+//! plugin's exit at short intervals. When the call ends its job is
+//! terminated, so every process that could hold a pipe is gone: the
+//! readers see the end of their pipe, and a stdin write blocked on a
+//! process that never reads fails, whatever the plugin left behind.
 
+use std::ffi::c_void;
 use std::io::{self, Read, Write};
+use std::os::windows::io::AsRawHandle;
+use std::os::windows::process::CommandExt;
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use windows_sys::Win32::Foundation::{CloseHandle, HANDLE, INVALID_HANDLE_VALUE};
+use windows_sys::Win32::System::Diagnostics::ToolHelp::{
+    CreateToolhelp32Snapshot, Thread32First, Thread32Next, TH32CS_SNAPTHREAD, THREADENTRY32,
+};
+use windows_sys::Win32::System::JobObjects::{
+    AssignProcessToJobObject, CreateJobObjectW, JobObjectExtendedLimitInformation,
+    SetInformationJobObject, TerminateJobObject, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
+    JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+};
+use windows_sys::Win32::System::Threading::{
+    OpenThread, ResumeThread, CREATE_SUSPENDED, THREAD_SUSPEND_RESUME,
+};
 
 use super::{Collected, Outcome, STDOUT_CHUNK};
 
 /// How often the plugin's exit is looked for.
 const EXIT_POLL_INTERVAL: Duration = Duration::from_millis(5);
 
+/// The exit code of the processes a terminated job kills.
+const KILLED: u32 = 1;
+
 /// The plugins running now, for [`end_plugins`].
 struct Running {
-    plugins: Vec<u32>,
+    /// The job of each plugin not yet reaped, as a raw handle value (a
+    /// handle is not `Send`); it stays open while listed.
+    jobs: Vec<isize>,
+    /// The signal given to [`end_plugins`], once it was called.
     ending: Option<i32>,
 }
 
 static RUNNING: Mutex<Running> = Mutex::new(Running {
-    plugins: Vec::new(),
+    jobs: Vec::new(),
     ending: None,
 });
 
-fn running() -> std::sync::MutexGuard<'static, Running> {
+fn running() -> MutexGuard<'static, Running> {
     RUNNING.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -38,42 +65,164 @@ pub(super) fn ending() -> Option<i32> {
     running().ending
 }
 
-/// Ends every plugin this process is running and keeps new calls from
-/// starting one: for a host that is itself ending (Ctrl-C), so that it
-/// leaves no plugin running without it.
+/// Ends every plugin this process is running, with everything each
+/// started, and keeps new calls from starting one: for a host that is
+/// itself ending (Ctrl-C), so that it leaves no plugin running without it.
 ///
-/// On Windows `signal` is only recorded: the calls running fail with
-/// [`crate::Error::Interrupted`] carrying it once their plugin is killed,
-/// after `grace` at the latest. Returns when every call has reaped its
-/// plugin, or after twice `grace`.
+/// Windows has no signal to pass on: each plugin's job is terminated at
+/// once, and `signal` and `grace` only say what the calls report
+/// ([`crate::Error::Interrupted`]) and how long to wait for them to reap
+/// their plugin before returning.
 pub fn end_plugins(signal: i32, grace: Duration) {
-    running().ending.get_or_insert(signal);
-    let until = Instant::now() + grace.saturating_mul(2).min(Duration::from_secs(3600));
-    while !running().plugins.is_empty() && Instant::now() < until {
+    {
+        let mut running = running();
+        running.ending.get_or_insert(signal);
+        for &job in &running.jobs {
+            // SAFETY: a listed job's handle is open.
+            unsafe { TerminateJobObject(job as HANDLE, KILLED) };
+        }
+    }
+    let until = Instant::now() + grace.min(Duration::from_secs(3600));
+    while !running().jobs.is_empty() && Instant::now() < until {
         thread::sleep(Duration::from_millis(5));
     }
 }
 
-/// A running plugin.
+/// A Job Object that kills its processes when it is closed.
+struct Job(HANDLE);
+
+impl Job {
+    fn new() -> io::Result<Job> {
+        // SAFETY: null attributes and name are allowed.
+        let handle = unsafe { CreateJobObjectW(std::ptr::null(), std::ptr::null()) };
+        if handle.is_null() {
+            return Err(io::Error::last_os_error());
+        }
+        let job = Job(handle);
+        // SAFETY: plain data for which all zeroes is valid.
+        let mut limits: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = unsafe { std::mem::zeroed() };
+        limits.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+        // SAFETY: the pointer and size describe `limits`, of the class
+        // named.
+        let set = unsafe {
+            SetInformationJobObject(
+                job.0,
+                JobObjectExtendedLimitInformation,
+                (&raw const limits).cast::<c_void>(),
+                std::mem::size_of_val(&limits) as u32,
+            )
+        };
+        if set == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(job)
+    }
+
+    fn assign(&self, child: &Child) -> io::Result<()> {
+        // SAFETY: both handles are open.
+        if unsafe { AssignProcessToJobObject(self.0, child.as_raw_handle()) } == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    fn terminate(&self) {
+        // SAFETY: the handle is open.
+        unsafe { TerminateJobObject(self.0, KILLED) };
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        // SAFETY: the handle is open and owned; closing it kills whatever
+        // is still in the job.
+        unsafe { CloseHandle(self.0) };
+    }
+}
+
+/// An open handle, closed when dropped.
+struct Handle(HANDLE);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // SAFETY: the handle is open and owned.
+        unsafe { CloseHandle(self.0) };
+    }
+}
+
+/// Resumes the only thread of a process created suspended.
+fn resume(process_id: u32) -> io::Result<()> {
+    // SAFETY: plain call; the snapshot handle is checked, then owned.
+    let snapshot = unsafe { CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0) };
+    if snapshot == INVALID_HANDLE_VALUE {
+        return Err(io::Error::last_os_error());
+    }
+    let snapshot = Handle(snapshot);
+    // SAFETY: plain data for which all zeroes is valid.
+    let mut entry: THREADENTRY32 = unsafe { std::mem::zeroed() };
+    entry.dwSize = std::mem::size_of::<THREADENTRY32>() as u32;
+    // SAFETY: `entry` is valid and its size set, as the API requires.
+    let mut found = unsafe { Thread32First(snapshot.0, &mut entry) } != 0;
+    while found {
+        if entry.th32OwnerProcessID == process_id {
+            // SAFETY: plain call; the handle is checked, then owned.
+            let thread = unsafe { OpenThread(THREAD_SUSPEND_RESUME, 0, entry.th32ThreadID) };
+            if thread.is_null() {
+                return Err(io::Error::last_os_error());
+            }
+            let thread = Handle(thread);
+            // SAFETY: the handle is open with THREAD_SUSPEND_RESUME.
+            if unsafe { ResumeThread(thread.0) } == u32::MAX {
+                return Err(io::Error::last_os_error());
+            }
+            return Ok(());
+        }
+        // SAFETY: as for Thread32First.
+        found = unsafe { Thread32Next(snapshot.0, &mut entry) } != 0;
+    }
+    Err(io::Error::other(
+        "the plugin's thread was not found to resume it",
+    ))
+}
+
+/// A running plugin, alone in its job with what it starts.
 pub(super) struct Plugin {
     child: Child,
+    job: Job,
     ended_by: Option<i32>,
 }
 
 impl Plugin {
+    /// Starts the plugin suspended, puts it in a new job, lists the job
+    /// for `end_plugins`, and lets the plugin run.
     pub(super) fn spawn(command: &mut Command) -> io::Result<Plugin> {
+        let job = Job::new()?;
+        command.creation_flags(CREATE_SUSPENDED);
         let mut child = command.spawn()?;
+        if let Err(error) = job.assign(&child) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(error);
+        }
         {
             let mut running = running();
-            running.plugins.push(child.id());
+            running.jobs.push(job.0 as isize);
             if running.ending.is_some() {
-                let _ = child.kill();
+                job.terminate();
             }
         }
-        Ok(Plugin {
+        let plugin = Plugin {
             child,
+            job,
             ended_by: None,
-        })
+        };
+        if let Err(error) = resume(plugin.child.id()) {
+            let mut plugin = plugin;
+            plugin.kill_tree();
+            let _ = plugin.reap();
+            return Err(error);
+        }
+        Ok(plugin)
     }
 
     pub(super) fn take_pipes(
@@ -87,14 +236,17 @@ impl Plugin {
     }
 
     pub(super) fn kill_tree(&mut self) {
-        let _ = self.child.kill();
+        self.job.terminate();
     }
 
+    /// Ends whatever the plugin left in its job (so that nothing holds
+    /// its pipes), unlists it, and waits for it.
     pub(super) fn reap(&mut self) -> io::Result<ExitStatus> {
+        self.job.terminate();
         {
             let mut running = running();
-            let id = self.child.id();
-            running.plugins.retain(|&plugin| plugin != id);
+            let job = self.job.0 as isize;
+            running.jobs.retain(|&listed| listed != job);
             self.ended_by = running.ending;
         }
         self.child.wait()

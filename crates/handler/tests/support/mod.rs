@@ -53,12 +53,21 @@ fn make_noise() {
     let mut stdout = io::stdout();
     let _ = stdout.write_all(b"noise from println\n");
     let _ = stdout.write_all(b"noise left in the buffer");
-    #[cfg(unix)]
-    {
-        let _ = std::process::Command::new("sh")
-            .args(["-c", "echo noise from a child process"])
-            .status();
-    }
+    let _ = child_noise().status();
+}
+
+#[cfg(unix)]
+fn child_noise() -> std::process::Command {
+    let mut command = std::process::Command::new("sh");
+    command.args(["-c", "echo noise from a child process"]);
+    command
+}
+
+#[cfg(windows)]
+fn child_noise() -> std::process::Command {
+    let mut command = std::process::Command::new("cmd");
+    command.args(["/c", "echo noise from a child process"]);
+    command
 }
 
 pub fn fixed_key() -> SigningKey {

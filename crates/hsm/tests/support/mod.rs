@@ -18,6 +18,8 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use sigstore_kms_client::{Client, HashFunc};
 
+pub mod agent;
+
 pub const USER_PIN: &str = "246810";
 const SO_PIN: &str = "13579111";
 
@@ -47,6 +49,9 @@ pub struct Token {
     pub label: String,
     pub module: PathBuf,
     pub pin_file: PathBuf,
+    /// The SoftHSM2 directory: `softhsm2.conf`, `tokens/`.
+    pub dir: PathBuf,
+    softhsm: &'static SoftHsm,
     _turn: MutexGuard<'static, ()>,
 }
 
@@ -115,6 +120,20 @@ impl SoftHsm {
     /// Initialises a token labelled `label` with [`USER_PIN`].
     pub fn token(&'static self, label: &str) -> Token {
         let turn = self.turn.lock().unwrap_or_else(|e| e.into_inner());
+        let pin_file = self.init_token(label);
+        Token {
+            label: label.to_owned(),
+            module: self.module.clone(),
+            pin_file,
+            dir: self.dir.clone(),
+            softhsm: self,
+            _turn: turn,
+        }
+    }
+
+    /// Runs `softhsm2-util --init-token` for `label`; the caller has the
+    /// turn. Returns the PIN file.
+    fn init_token(&self, label: &str) -> PathBuf {
         let out = Command::new(&self.util)
             .args(["--init-token", "--free", "--label", label])
             .args(["--pin", USER_PIN, "--so-pin", SO_PIN])
@@ -126,17 +145,17 @@ impl SoftHsm {
             String::from_utf8_lossy(&out.stderr)
         );
         let pin_file = self.dir.join(format!("{label}.pin"));
-        std::fs::write(&pin_file, format!("{USER_PIN}\n")).unwrap();
-        Token {
-            label: label.to_owned(),
-            module: self.module.clone(),
-            pin_file,
-            _turn: turn,
-        }
+        write_private(&pin_file, format!("{USER_PIN}\n").as_bytes());
+        pin_file
     }
 }
 
 impl Token {
+    /// Initialises one more token, `label`, in this test's turn.
+    pub fn another(&self, label: &str) {
+        self.softhsm.init_token(label);
+    }
+
     /// `hsm://token=LABEL;object=OBJECT?module-path=...&pin-source=file:...`
     /// plus `extra_query` (e.g. `&algorithm=...`).
     pub fn reference(&self, object: &str, extra_query: &str) -> String {
@@ -211,6 +230,71 @@ fn find_on_path(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|dir| dir.join(program))
         .find(|path| path.is_file())
+}
+
+/// Writes `bytes` to a new file at `path` that only its owner can read,
+/// as the plugin requires of a PIN file.
+pub fn write_private(path: &Path, bytes: &[u8]) {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .unwrap_or_else(|err| panic!("cannot create {}: {err}", path.display()));
+    file.write_all(bytes).unwrap();
+}
+
+/// Runs the plugin just built once, as a host would for the `hsm://`
+/// reference, with `method` and its arguments object and extra
+/// environment variables, and returns its response.
+pub fn run_plugin(
+    reference: &str,
+    method: &str,
+    arguments: serde_json::Value,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> serde_json::Value {
+    let args = serde_json::json!({
+        "initOptions": {
+            "protocolVersion": "v1",
+            "keyResourceID": reference.strip_prefix("hsm://").unwrap_or(reference),
+            "hashFunc": 5,
+            "rpcOptions": {},
+        },
+        "methodName": method,
+        method: arguments,
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_sigstore-kms-hsm"))
+        .args(["v1", &args.to_string()])
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("the plugin runs");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|err| {
+        panic!(
+            "the plugin's stdout is no response ({err}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// The module loaded and initialised in this process (PKCS#11 allows that
+/// once per process), and the slot of `token`.
+pub fn open_in_process(token: &Token) -> (cryptoki::context::Pkcs11, cryptoki::slot::Slot) {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    let pkcs11 = Pkcs11::new(&token.module).unwrap();
+    pkcs11
+        .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .unwrap();
+    let slot = pkcs11
+        .get_slots_with_initialized_token()
+        .unwrap()
+        .into_iter()
+        .find(|slot| pkcs11.get_token_info(*slot).unwrap().label() == token.label)
+        .expect("the test's token");
+    (pkcs11, slot)
 }
 
 /// `openssl`, when installed.

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use base64::engine::general_purpose::STANDARD;
@@ -12,8 +12,8 @@ use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
 use p256::pkcs8::DecodePublicKey as _;
 use sigstore_kms_protocol::{
-    HashFunc, InitOptions, MessageOptions, MethodArgs, MethodName, MethodResp, PluginArgs,
-    PluginResp, RpcOptions, SignMessageArgs, VerifySignatureArgs,
+    CreateKeyArgs, HashFunc, InitOptions, MessageOptions, MethodArgs, MethodName, MethodResp,
+    PluginArgs, PluginResp, PublicKeyArgs, RpcOptions, SignMessageArgs, VerifySignatureArgs,
 };
 
 pub const PLUGIN: &str = env!("CARGO_BIN_EXE_sigstore-kms-localkms");
@@ -23,6 +23,28 @@ pub const ALGORITHM: &str = "ecdsa-p256-sha256";
 /// (`PRIVATE KEY`, `EC PRIVATE KEY`, `RSA PRIVATE KEY`, `ENCRYPTED ...`).
 /// Error messages may name a label (`"PRIVATE KEY"`), never a boundary.
 pub const PRIVATE_KEY_MARKER: &str = "PRIVATE KEY-----";
+
+/// Writes a new key file as its owner keeps it: readable by no one else,
+/// or the plugin refuses it.
+pub fn write_private(path: &Path, contents: impl AsRef<[u8]>) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::write(path, contents).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    // Elsewhere as the SDK creates key files, whose own tests check the
+    // access control list it gives them: a file std creates is readable by
+    // Everyone under Wine, and takes its directory's entries on Windows.
+    #[cfg(not(unix))]
+    {
+        use sigstore_kms_handler::keyfile::{self, Created};
+        assert_eq!(
+            keyfile::create_new(path, contents.as_ref()).unwrap(),
+            Created::Written
+        );
+    }
+}
 
 /// What a host sees of one call.
 pub struct Call {
@@ -144,6 +166,89 @@ pub fn create_key(dir: &Path, key_ref: &str) -> String {
         MethodResp::CreateKey(created) => String::from_utf8(created.public_key_pem).unwrap(),
         other => panic!("{other:?}"),
     }
+}
+
+/// Every entry under `dir`, recursively, links not followed: what must stay
+/// the same when a call fails.
+pub fn tree(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let metadata = std::fs::symlink_metadata(&path).unwrap();
+        out.push(path.clone());
+        if metadata.is_dir() {
+            out.extend(tree(&path));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every method that uses the key refuses each of `key_refs` with
+/// `cannot read key file KEY_REF: DETAIL...`, and nothing under `dir`
+/// changes.
+pub fn every_key_method_refuses(dir: &Path, key_refs: &[&str], detail: &str) {
+    let before = tree(dir);
+    for key_ref in key_refs {
+        let expected = format!("cannot read key file {key_ref}: {detail}");
+        for message in errors_of_every_key_method(dir, key_ref) {
+            assert!(message.starts_with(&expected), "{key_ref}: {message}");
+        }
+    }
+    assert_eq!(tree(dir), before, "nothing written in or beside it");
+}
+
+/// The message the key-method helpers sign and verify.
+pub const MESSAGE: &[u8] = b"robust message";
+
+pub fn create(dir: &Path, key_ref: &str) -> Call {
+    run(
+        dir,
+        key_ref,
+        MethodArgs::CreateKey(CreateKeyArgs::new(ALGORITHM, None)),
+        b"",
+    )
+}
+
+pub fn public(dir: &Path, key_ref: &str) -> Call {
+    run(
+        dir,
+        key_ref,
+        MethodArgs::PublicKey(PublicKeyArgs::new(RpcOptions::go_defaults())),
+        b"",
+    )
+}
+
+pub fn sign(dir: &Path, key_ref: &str) -> Call {
+    run(dir, key_ref, sign_args(None, None), MESSAGE)
+}
+
+pub fn public_pem_of(call: &Call, method: MethodName) -> String {
+    let pem = match call.success(method) {
+        MethodResp::CreateKey(key) => key.public_key_pem,
+        MethodResp::PublicKey(key) => key.public_key_pem,
+        other => panic!("{other:?}"),
+    };
+    String::from_utf8(pem).unwrap()
+}
+
+pub fn verify(dir: &Path, key_ref: &str) -> Call {
+    run(
+        dir,
+        key_ref,
+        verify_args(vec![0x30, 0x06, 2, 1, 1, 2, 1, 1], None, None),
+        MESSAGE,
+    )
+}
+
+/// The error of every method that uses the key, createKey included.
+pub fn errors_of_every_key_method(dir: &Path, key_ref: &str) -> Vec<String> {
+    vec![
+        create(dir, key_ref).error(MethodName::CreateKey),
+        public(dir, key_ref).error(MethodName::PublicKey),
+        sign(dir, key_ref).error(MethodName::SignMessage),
+        verify(dir, key_ref).error(MethodName::VerifySignature),
+    ]
 }
 
 pub fn sign_args(digest: Option<Vec<u8>>, hash: Option<HashFunc>) -> MethodArgs {

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Windows and macOS from this Debian machine: cross-builds the workspace for
+# x86_64-pc-windows-gnu with mingw and runs its test suites and the
+# conformance suite (localkms) under Wine; checks x86_64-pc-windows-msvc and
+# both Apple targets with -D warnings. Prints the time of each step.
+#
+# Installs what it lacks (apt: gcc-mingw-w64-x86-64, wine and wine64; rustup
+# targets).
+# The Wine prefix and the Windows target dir are caches outside the clone:
+#   SIGSTORE_KMS_WINEPREFIX       (default ~/.cache/sigstore-kms-rs/wine)
+#   SIGSTORE_KMS_WINDOWS_TARGET   (default ~/.cache/sigstore-kms-rs/target-cross)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/sigstore-kms-rs"
+export WINEPREFIX="${SIGSTORE_KMS_WINEPREFIX:-$cache/wine}"
+export CARGO_TARGET_DIR="${SIGSTORE_KMS_WINDOWS_TARGET:-$cache/target-cross}"
+export WINEARCH=win64
+# Wine's own diagnostics (no display, no 32-bit loader) are noise here.
+export WINEDEBUG=-all
+# No Mono or Gecko download prompts when the prefix is made.
+export WINEDLLOVERRIDES="mscoree,mshtml="
+export RUSTFLAGS="-D warnings"
+windows=x86_64-pc-windows-gnu
+export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
+export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine
+
+step_started=$SECONDS
+step() {
+  local now=$SECONDS
+  if [ -n "${step_name:-}" ]; then
+    echo ".ci/windows.sh: ${step_name}: $((now - step_started)) s" >&2
+  fi
+  step_name=$1
+  step_started=$now
+}
+all_started=$SECONDS
+
+step "setup"
+missing=()
+command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || missing+=(gcc-mingw-w64-x86-64)
+command -v wine >/dev/null 2>&1 || missing+=(wine wine64)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq && apt-get install -y -qq "${missing[@]}"
+fi
+rustup target add "$windows" x86_64-pc-windows-msvc aarch64-apple-darwin x86_64-apple-darwin
+
+# The Wine prefix, made once. Debian's Wine 8 has no bcryptprimitives.dll,
+# whose ProcessPrng every Rust >= 1.78 program imports: the shim in
+# .ci/wine provides it (a Wine that has the DLL keeps its own).
+system32="$WINEPREFIX/drive_c/windows/system32"
+if [ ! -d "$system32" ]; then
+  mkdir -p "$WINEPREFIX"
+  wineboot --init
+  wineserver --wait
+fi
+shim_stamp="$WINEPREFIX/bcryptprimitives.sha256"
+shim_sum=$(cat .ci/wine/bcryptprimitives.c .ci/wine/bcryptprimitives.def | sha256sum | cut -d' ' -f1)
+if [ ! -f "$system32/bcryptprimitives.dll" ] ||
+  { [ -f "$shim_stamp" ] && [ "$(cat "$shim_stamp")" != "$shim_sum" ]; }; then
+  x86_64-w64-mingw32-gcc -O2 -shared -s -o "$system32/bcryptprimitives.dll" \
+    .ci/wine/bcryptprimitives.c .ci/wine/bcryptprimitives.def -ladvapi32
+  echo "$shim_sum" >"$shim_stamp"
+fi
+
+step "cargo check, Apple and Windows MSVC targets"
+for target in aarch64-apple-darwin x86_64-apple-darwin x86_64-pc-windows-msvc; do
+  cargo check --workspace --all-targets --all-features --locked --target "$target"
+done
+
+step "cross-build for $windows"
+# Every binary first: the black-box tests find the plugins beside them.
+cargo build --workspace --all-targets --locked --target "$windows"
+
+step "tests under Wine"
+# sigstore-kms-hsm is built above but its tests are not run: they drive
+# SoftHSM2, a PKCS#11 module that Debian builds for Linux only.
+cargo test --workspace --exclude sigstore-kms-hsm --locked --target "$windows"
+
+step "conformance suite against localkms under Wine"
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+key="localkms://$(winepath -w "$dir")\\key.pem"
+plugins=$(winepath -w "$CARGO_TARGET_DIR/$windows/debug")
+(cd crates/conformance && WINEPATH="$plugins" \
+  cargo test --locked --target "$windows" --features signer_program --test signer_program -- \
+  --key-resource-id "$key")
+
+step ""
+echo ".ci/windows.sh: all: $((SECONDS - all_started)) s (target dir $CARGO_TARGET_DIR, repository $repo)" >&2

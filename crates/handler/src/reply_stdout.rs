@@ -1,0 +1,21 @@
+//! The real stdout, held apart for the reply while plugin code runs with
+//! its standard output pointed at stderr: a stray `println!`, or a child
+//! process the plugin starts, then writes diagnostics to stderr instead of
+//! corrupting the reply. One module per OS.
+
+#[cfg(unix)]
+#[path = "reply_stdout/unix.rs"]
+mod sys;
+#[cfg(windows)]
+#[path = "reply_stdout/windows.rs"]
+mod sys;
+
+use std::fs::File;
+use std::io::{self, Write as _};
+
+/// Flushes stdout, takes the real stdout for the reply (kept from child
+/// processes), and points the process's standard output at stderr.
+pub(crate) fn take() -> io::Result<File> {
+    io::stdout().flush()?;
+    sys::take()
+}

@@ -1,0 +1,137 @@
+//! A `sigstore-kms-hsm agent` for one test, and the plugin pointed at it:
+//! a directory holding a `sigstore-kms-hsm` script that sets
+//! `SIGSTORE_KMS_HSM_AGENT` and runs the plugin just built, so that the
+//! variable reaches only the plugins of this test.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use sigstore_kms_client::{Client, HashFunc};
+
+use super::Token;
+
+/// The plugin just built.
+pub fn plugin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sigstore-kms-hsm"))
+}
+
+/// A running agent, stopped with SIGTERM when dropped.
+pub struct Agent {
+    child: Child,
+    /// The socket it listens on.
+    pub socket: PathBuf,
+    /// Its log.
+    pub log: PathBuf,
+    /// Holds the socket, the log and the plugin script.
+    pub dir: tempfile::TempDir,
+}
+
+impl Agent {
+    /// Starts `sigstore-kms-hsm agent --foreground` for `token`'s module
+    /// and PIN, with `extra` arguments (e.g. `--token LABEL`), and waits
+    /// until it is ready.
+    pub fn start(token: &Token, extra: &[&str]) -> Agent {
+        let dir = tempfile::tempdir().expect("a directory for the agent");
+        // The agent refuses a socket in a directory that others can enter.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let socket = dir.path().join("agent.sock");
+        let log = dir.path().join("agent.log");
+        let mut child = Command::new(plugin())
+            .args(["agent", "--foreground"])
+            .arg("--module")
+            .arg(&token.module)
+            .arg("--pin-source")
+            .arg(format!("file:{}", token.pin_file.display()))
+            .arg("--socket")
+            .arg(&socket)
+            .arg("--log")
+            .arg(&log)
+            .args(extra)
+            .env_remove("SIGSTORE_KMS_HSM_AGENT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the agent starts");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(
+            first.starts_with(&format!("SIGSTORE_KMS_HSM_AGENT={};", socket.display())),
+            "the agent did not start: {first:?} ({:?})",
+            child.try_wait()
+        );
+        let script = dir.path().join("sigstore-kms-hsm");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nSIGSTORE_KMS_HSM_AGENT='{}' exec '{}' \"$@\"\n",
+                socket.display(),
+                plugin().display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Agent {
+            child,
+            socket,
+            log,
+            dir,
+        }
+    }
+
+    /// The directory to search for the plugin in agent mode.
+    pub fn bin_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A host for `reference` whose plugin calls go to this agent.
+    pub fn client(&self, reference: &str) -> Client {
+        Client::builder()
+            .search_path(self.bin_dir().as_os_str())
+            .hash_func(HashFunc::SHA256)
+            .load(reference)
+            .expect("the plugin script is found")
+    }
+
+    /// The agent's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The agent's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` to the agent.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits for the agent to exit and returns whether it exited cleanly.
+    pub fn wait(&mut self) -> bool {
+        self.child
+            .wait()
+            .expect("the agent is waited for")
+            .success()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = Command::new("kill")
+                .args(["-CONT", &self.pid().to_string()])
+                .status();
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
