@@ -8,13 +8,29 @@ use std::path::{Path, PathBuf};
 use p384::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use p384::ecdsa::{Signature, SigningKey};
 use p384::pkcs8::DecodePrivateKey;
-use sigstore_kms_handler::{public_key_pem, CallOptions, Error, Plugin};
+use sigstore_kms_handler::{keyfile, public_key_pem, CallOptions, Error, Plugin};
 use sigstore_kms_protocol::algorithm::ECDSA_P384_SHA384;
 use sigstore_kms_protocol::{HashFunc, InitOptions};
 
 /// Creates the key file at a path where none was found, and returns the
 /// key the caller must answer.
 pub type CreateKey = fn(&Path) -> Result<SigningKey, Error>;
+
+/// The key in the file at `path`, which must be private to the user: a
+/// key another user planted there, or one others can read, is refused.
+pub fn read_key(path: &Path) -> Result<SigningKey, Error> {
+    let mut pem = String::new();
+    keyfile::open(path)?
+        .read_to_string(&mut pem)
+        .map_err(|err| format!("reading the key file {}: {err}", path.display()))?;
+    SigningKey::from_pkcs8_pem(&pem).map_err(|err| {
+        format!(
+            "{} is not a PKCS#8 P-384 private key: {err}",
+            path.display()
+        )
+        .into()
+    })
+}
 
 /// One key file, named by the key reference.
 pub struct FileKey {
@@ -35,15 +51,7 @@ impl FileKey {
     }
 
     fn load(&self) -> Result<SigningKey, Error> {
-        let pem = std::fs::read_to_string(&self.path)
-            .map_err(|err| format!("reading the key file {}: {err}", self.path.display()))?;
-        SigningKey::from_pkcs8_pem(&pem).map_err(|err| {
-            format!(
-                "{} is not a PKCS#8 P-384 private key: {err}",
-                self.path.display()
-            )
-            .into()
-        })
+        read_key(&self.path)
     }
 
     fn digest(&self, message: &mut dyn Read, options: &CallOptions) -> Result<Vec<u8>, Error> {
