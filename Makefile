@@ -99,6 +99,36 @@ fuzz: fuzz-corpus
 bench:
 	bash bench/run.sh
 
+.PHONY: conformance-under-load
+RUNS ?= 20
+STRESS_CPUS ?= $(shell echo $$(( 2 * $$(nproc) )))
+HSM_TESTS ?=
+## conformance-under-load: the conformance suite RUNS times (default 20)
+## against localkms and against sigstore-kms-hsm on SoftHSM2 (HSM_TESTS
+## filters its algorithms, e.g. "ecdsa_p256_sha256"), while stress-ng keeps
+## STRESS_CPUS workers (default twice the cores) busy; stops at the first
+## failure (docs/conformance-under-load.md)
+conformance-under-load:
+	$(CARGO) build --locked -p sigstore-kms-localkms
+	$(CARGO) test --locked --no-run -p sigstore-kms-hsm --test conformance
+	cd crates/conformance && $(CARGO) test --locked --no-run --features signer_program --test signer_program
+	stress-ng --cpu $(STRESS_CPUS) --quiet & stress=$$!; \
+	log=$$(mktemp); trap 'kill $$stress; rm -f "$$log"' EXIT; \
+	for run in $$(seq $(RUNS)); do \
+	  dir=$$(mktemp -d); \
+	  if (cd crates/conformance && PATH="$(CARGO_TARGET_DIR)/debug:$$PATH" \
+	      $(CARGO) test --locked --features signer_program --test signer_program -- \
+	        --key-resource-id "localkms://$$dir/key.pem") >"$$log" 2>&1; then \
+	    echo "localkms: run $$run of $(RUNS): $$(tail -n 1 "$$log")"; rm -rf "$$dir"; \
+	  else cat "$$log"; echo "localkms: run $$run FAILED" >&2; exit 1; fi; \
+	done; \
+	for run in $$(seq $(RUNS)); do \
+	  if SIGSTORE_KMS_REQUIRE_SOFTHSM=1 $(CARGO) test --locked -p sigstore-kms-hsm \
+	      --test conformance -- $(HSM_TESTS) >"$$log" 2>&1; then \
+	    echo "hsm: run $$run of $(RUNS): $$(grep 'test result' "$$log")"; \
+	  else cat "$$log"; echo "hsm: run $$run FAILED" >&2; exit 1; fi; \
+	done
+
 .PHONY: bench-hsm
 ## bench-hsm: only the HSM section of make bench (sigstore-kms-hsm direct and
 ## through its agent, over SoftHSM2), replaced in BENCHMARKS.md.

@@ -4,45 +4,116 @@ use std::io::{self, Read};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use sigstore_kms_client::{CallOptions, Client, Error, HashFunc, KeyError, PublicKey, StderrMode};
+use sigstore_kms_client::{
+    CallOptions, Client, Error, HashFunc, KeyAlgorithm, KeyError, PublicKey, StderrMode,
+};
+use sigstore_kms_protocol::algorithm::{Algorithm, Curve, KeyType};
 use sigstore_kms_protocol::{
     DefaultAlgorithmArgs, InitOptions, MethodArgs, MethodName, OffsetDateTime, PluginArgs,
     PluginResp,
 };
 
+use crate::concurrency::CallerSignature;
 use crate::message::{digest_of, GeneratedMessage};
 use crate::report::{CheckResult, Outcome, Report};
 use crate::{raw, Config};
 
-/// The name of every check, in the order they run.
-pub const CHECKS: [&str; 22] = [
-    "default-algorithm",
-    "supported-algorithms",
-    "create-key",
-    "create-key-unsupported-algorithm",
-    "create-key-idempotent",
-    "public-key",
-    "sign-verify-message",
-    "sign-verify-digest",
-    "sign-verify-message-and-digest",
-    "sign-verify-sha512",
-    "wrong-digest-length-refused",
-    "verify-rejects-fake-signature",
-    "verify-rejects-tampered-message",
-    "verify-rejects-other-message-signature",
-    "signatures-verify-locally",
-    "expired-deadline-fails",
-    "short-deadline-leaves-no-process",
-    "unknown-method-answered",
-    "wrong-protocol-version-answered",
-    "stdout-single-json-object",
-    "large-message-streams",
-    "concurrent-calls",
+/// How many checks the suite runs.
+const CHECK_COUNT: usize = 26;
+
+/// Every check, in the order they run: later checks use the key and the
+/// signatures earlier ones made.
+const SUITE: [(&str, CheckFn); CHECK_COUNT] = [
+    ("default-algorithm", Suite::default_algorithm),
+    ("supported-algorithms", Suite::supported_algorithms),
+    ("create-key-concurrent", Suite::create_key_concurrent),
+    ("create-key", Suite::create_key),
+    ("key-matches-algorithm", Suite::key_matches_algorithm),
+    (
+        "create-key-unsupported-algorithm",
+        Suite::create_key_unsupported,
+    ),
+    ("create-key-idempotent", Suite::create_key_idempotent),
+    (
+        "create-key-existing-unchanged",
+        Suite::create_key_existing_unchanged,
+    ),
+    (
+        "concurrent-signatures-verify",
+        Suite::concurrent_signatures_verify,
+    ),
+    ("public-key", Suite::public_key),
+    ("sign-verify-message", Suite::sign_verify_message),
+    ("sign-verify-digest", Suite::sign_verify_digest),
+    (
+        "sign-verify-message-and-digest",
+        Suite::sign_verify_message_and_digest,
+    ),
+    ("sign-verify-sha512", Suite::sign_verify_sha512),
+    ("wrong-digest-length-refused", Suite::wrong_digest_length),
+    (
+        "verify-rejects-fake-signature",
+        Suite::rejects_fake_signature,
+    ),
+    (
+        "verify-rejects-tampered-message",
+        Suite::rejects_tampered_message,
+    ),
+    (
+        "verify-rejects-other-message-signature",
+        Suite::rejects_other_message_signature,
+    ),
+    (
+        "signatures-verify-locally",
+        Suite::signatures_verify_locally,
+    ),
+    ("expired-deadline-fails", Suite::expired_deadline),
+    (
+        "short-deadline-leaves-no-process",
+        Suite::short_deadline_leaves_no_process,
+    ),
+    ("unknown-method-answered", Suite::unknown_method),
+    (
+        "wrong-protocol-version-answered",
+        Suite::wrong_protocol_version,
+    ),
+    ("stdout-single-json-object", Suite::single_json_object),
+    ("large-message-streams", Suite::large_message),
+    ("concurrent-calls", Suite::concurrent_calls),
 ];
+
+/// The name of every check, in the order they run.
+pub const CHECKS: [&str; CHECK_COUNT] = {
+    let mut names = [""; CHECK_COUNT];
+    let mut index = 0;
+    while index < CHECK_COUNT {
+        names[index] = SUITE[index].0;
+        index += 1;
+    }
+    names
+};
 
 /// The algorithm name no plugin supports, as in the Go suite.
 const UNSUPPORTED_ALGORITHM: &str = "any-algorithm";
 const MESSAGE_LEN: u64 = 4096;
+
+/// How long `publicKey` with a deadline long past may take: it must fail
+/// without waiting for the plugin, which any bound far below the timeout of
+/// a call shows, however loaded the machine.
+const EXPIRED_DEADLINE_BOUND: Duration = Duration::from_secs(10);
+
+/// The deadline of the call that must leave no process behind: long enough
+/// for any plugin to start and read the first chunk of its message.
+const SHORT_DEADLINE: Duration = Duration::from_secs(2);
+
+/// How long the message of that call keeps coming after its deadline, so
+/// that only the deadline can end the call, even when the host is slow to
+/// enforce it.
+const STALL_PAST_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How long the processes of a killed plugin may take to disappear: a
+/// killed process lingers until the kernel has run its exit.
+const LEFTOVER_GRACE: Duration = Duration::from_secs(10);
 
 type CheckFn = fn(&mut Suite) -> Outcome;
 
@@ -55,14 +126,19 @@ struct Signed {
 }
 
 pub(crate) struct Suite {
-    config: Config,
+    pub(crate) config: Config,
     /// Loaded with SHA-256, as cosign loads every plugin.
-    client: Client,
+    pub(crate) client: Client,
     /// Loaded with SHA-512, as the Go suite does.
     sha512_client: Client,
-    default_algorithm: Option<String>,
-    key: Option<PublicKey>,
+    pub(crate) default_algorithm: Option<String>,
+    pub(crate) key: Option<PublicKey>,
+    /// The key publicKey answered before the suite created one, when it
+    /// existed already.
+    pub(crate) existing_key: Option<PublicKey>,
     signed: Vec<Signed>,
+    /// What the callers of the concurrent key checks signed.
+    pub(crate) caller_signatures: Vec<CallerSignature>,
 }
 
 impl Suite {
@@ -86,37 +162,15 @@ impl Suite {
                 .load(&config.key_reference)?,
             default_algorithm: None,
             key: None,
+            existing_key: None,
             signed: Vec::new(),
+            caller_signatures: Vec::new(),
         })
     }
 
     pub(crate) fn run(mut self, mut on_result: impl FnMut(&CheckResult)) -> Report {
-        let checks: [(&'static str, CheckFn); 22] = [
-            (CHECKS[0], Suite::default_algorithm),
-            (CHECKS[1], Suite::supported_algorithms),
-            (CHECKS[2], Suite::create_key),
-            (CHECKS[3], Suite::create_key_unsupported),
-            (CHECKS[4], Suite::create_key_idempotent),
-            (CHECKS[5], Suite::public_key),
-            (CHECKS[6], Suite::sign_verify_message),
-            (CHECKS[7], Suite::sign_verify_digest),
-            (CHECKS[8], Suite::sign_verify_message_and_digest),
-            (CHECKS[9], Suite::sign_verify_sha512),
-            (CHECKS[10], Suite::wrong_digest_length),
-            (CHECKS[11], Suite::rejects_fake_signature),
-            (CHECKS[12], Suite::rejects_tampered_message),
-            (CHECKS[13], Suite::rejects_other_message_signature),
-            (CHECKS[14], Suite::signatures_verify_locally),
-            (CHECKS[15], Suite::expired_deadline),
-            (CHECKS[16], Suite::short_deadline_leaves_no_process),
-            (CHECKS[17], Suite::unknown_method),
-            (CHECKS[18], Suite::wrong_protocol_version),
-            (CHECKS[19], Suite::single_json_object),
-            (CHECKS[20], Suite::large_message),
-            (CHECKS[21], Suite::concurrent_calls),
-        ];
         let mut report = Report::default();
-        for (name, check) in checks {
+        for (name, check) in SUITE {
             let result = CheckResult {
                 name,
                 outcome: check(&mut self),
@@ -127,7 +181,7 @@ impl Suite {
         report
     }
 
-    fn options(&self) -> CallOptions {
+    pub(crate) fn options(&self) -> CallOptions {
         CallOptions::new().timeout(self.config.timeout)
     }
 
@@ -162,12 +216,52 @@ impl Suite {
         let Some(algorithm) = self.default_algorithm.clone() else {
             return fail("no default algorithm to create a key with");
         };
-        match self.client.create_key(&algorithm, &self.options()) {
-            Ok(key) => {
-                self.key = Some(key);
-                Outcome::Passed
+        let key = match self.client.create_key(&algorithm, &self.options()) {
+            Ok(key) => key,
+            Err(err) => return fail(err),
+        };
+        let earlier = self.existing_key.as_ref().or(self.key.as_ref());
+        let outcome = match earlier {
+            Some(earlier) if *earlier != key => fail(if self.existing_key.is_some() {
+                "createKey of the key that existed before returned a different key"
+            } else {
+                "createKey returned a different key than the concurrent createKey calls"
+            }),
+            _ => Outcome::Passed,
+        };
+        self.key = Some(key);
+        outcome
+    }
+
+    /// A key of the type its algorithm names, when the name is one the
+    /// ecosystem shares; a plugin's own names mean what the plugin says.
+    fn key_matches_algorithm(&mut self) -> Outcome {
+        let (Some(name), Some(key)) = (&self.default_algorithm, &self.key) else {
+            return fail("no key was created");
+        };
+        let Some(algorithm) = Algorithm::from_name(name) else {
+            return Outcome::Skipped(format!(
+                "{name:?} is not a shared algorithm name; its key type is the plugin's own"
+            ));
+        };
+        let expected = match algorithm.key_type() {
+            KeyType::Ecdsa(Curve::P256) => KeyAlgorithm::EcdsaP256,
+            KeyType::Ecdsa(Curve::P384) => KeyAlgorithm::EcdsaP384,
+            KeyType::Ecdsa(Curve::P521) => KeyAlgorithm::EcdsaP521,
+            KeyType::Rsa { bits, .. } => KeyAlgorithm::Rsa {
+                bits: bits as usize,
+            },
+            other => {
+                return Outcome::Skipped(format!("{other:?} keys are not checked by this suite"))
             }
-            Err(err) => fail(err),
+        };
+        if *key.algorithm() == expected {
+            Outcome::Passed
+        } else {
+            fail(format!(
+                "the default algorithm {name} makes {expected} keys, but createKey returned a {} key",
+                key.algorithm()
+            ))
         }
     }
 
@@ -246,11 +340,12 @@ impl Suite {
     }
 
     fn sign_verify_message(&mut self) -> Outcome {
-        self.sign_and_verify(CHECKS[6], 1, HashFunc::SHA256, Given::Message)
+        self.sign_and_verify("sign-verify-message", 1, HashFunc::SHA256, Given::Message)
     }
 
     fn sign_verify_digest(&mut self) -> Outcome {
-        let outcome = self.sign_and_verify(CHECKS[7], 2, HashFunc::SHA256, Given::Digest);
+        let outcome =
+            self.sign_and_verify("sign-verify-digest", 2, HashFunc::SHA256, Given::Digest);
         if outcome != Outcome::Passed {
             return outcome;
         }
@@ -272,12 +367,19 @@ impl Suite {
     }
 
     fn sign_verify_message_and_digest(&mut self) -> Outcome {
-        self.sign_and_verify(CHECKS[8], 3, HashFunc::SHA256, Given::MessageAndDigest)
+        self.sign_and_verify(
+            "sign-verify-message-and-digest",
+            3,
+            HashFunc::SHA256,
+            Given::MessageAndDigest,
+        )
     }
 
     fn sign_verify_sha512(&mut self) -> Outcome {
-        match self.sign_and_verify(CHECKS[9], 4, HashFunc::SHA512, Given::Message) {
-            Outcome::Passed => self.sign_and_verify(CHECKS[9], 5, HashFunc::SHA512, Given::Digest),
+        match self.sign_and_verify("sign-verify-sha512", 4, HashFunc::SHA512, Given::Message) {
+            Outcome::Passed => {
+                self.sign_and_verify("sign-verify-sha512", 5, HashFunc::SHA512, Given::Digest)
+            }
             other => other,
         }
     }
@@ -348,19 +450,12 @@ impl Suite {
             return fail("no signature was made");
         }
         for signed in &self.signed {
-            match key.verify_digest(&signed.digest, &signed.signature, signed.hash) {
-                Ok(()) => {}
-                Err(KeyError::UnsupportedAlgorithm(algorithm)) => {
-                    return Outcome::Skipped(format!(
-                        "{algorithm} signatures cannot be verified locally"
-                    ))
-                }
-                Err(err) => {
-                    return fail(format!(
-                        "the signature of {} does not verify with the public key: {err}",
-                        signed.check
-                    ))
-                }
+            if let Err(outcome) =
+                verify_locally(key, &signed.digest, &signed.signature, signed.hash, || {
+                    format!("the signature of {}", signed.check)
+                })
+            {
+                return outcome;
             }
         }
         Outcome::Passed
@@ -370,7 +465,7 @@ impl Suite {
         let past = SystemTime::now() - Duration::from_secs(180);
         let started = Instant::now();
         match self.client.public_key(&CallOptions::new().deadline(past)) {
-            Err(Error::DeadlineExceeded { .. }) if started.elapsed() < Duration::from_secs(5) => {
+            Err(Error::DeadlineExceeded { .. }) if started.elapsed() < EXPIRED_DEADLINE_BOUND => {
                 Outcome::Passed
             }
             Err(Error::DeadlineExceeded { .. }) => fail("the call failed, but only after waiting"),
@@ -385,17 +480,14 @@ impl Suite {
         }
         // The deadline, written into argv as ctxDeadline, marks this call's
         // processes among all others.
-        let deadline = SystemTime::now() + Duration::from_millis(500);
+        let deadline = SystemTime::now() + SHORT_DEADLINE;
         let marker = match OffsetDateTime::from(deadline)
             .format(&time::format_description::well_known::Rfc3339)
         {
             Ok(text) => text,
             Err(err) => return fail(err),
         };
-        let stalling = StallingMessage {
-            stall: Duration::from_millis(1500),
-            sent: false,
-        };
+        let stalling = StallingMessage::new(Instant::now() + SHORT_DEADLINE + STALL_PAST_DEADLINE);
         let result = self
             .client
             .sign_message(stalling, &CallOptions::new().deadline(deadline));
@@ -404,7 +496,7 @@ impl Suite {
             Ok(_) => return fail("signMessage finished before it had read its whole message"),
             Err(err) => return fail(format!("expected a deadline error, got: {err}")),
         }
-        let leftover = crate::procs::with_argument_containing(&marker);
+        let leftover = crate::procs::lingering_with_argument_containing(&marker, LEFTOVER_GRACE);
         if leftover.is_empty() {
             Outcome::Passed
         } else {
@@ -498,7 +590,7 @@ impl Suite {
         match digest_of(HashFunc::SHA256, large()) {
             Ok(digest) => {
                 self.signed.push(Signed {
-                    check: CHECKS[20],
+                    check: "large-message-streams",
                     digest,
                     hash: HashFunc::SHA256,
                     signature,
@@ -555,12 +647,31 @@ enum Given {
     MessageAndDigest,
 }
 
-fn message(seed: u64) -> GeneratedMessage {
+pub(crate) fn message(seed: u64) -> GeneratedMessage {
     GeneratedMessage::new(seed, MESSAGE_LEN)
 }
 
-fn fail(reason: impl std::fmt::Display) -> Outcome {
+pub(crate) fn fail(reason: impl std::fmt::Display) -> Outcome {
     Outcome::Failed(reason.to_string())
+}
+
+/// Verifies `signature` over `digest` with `key`, here rather than through
+/// the plugin. `Err` is what to report: skipped for a key type this suite
+/// cannot verify, else a failure naming `whose` signature it was.
+pub(crate) fn verify_locally(
+    key: &PublicKey,
+    digest: &[u8],
+    signature: &[u8],
+    hash: HashFunc,
+    whose: impl FnOnce() -> String,
+) -> Result<(), Outcome> {
+    match key.verify_digest(digest, signature, hash) {
+        Ok(()) => Ok(()),
+        Err(KeyError::UnsupportedAlgorithm(algorithm)) => Err(Outcome::Skipped(format!(
+            "{algorithm} signatures cannot be verified locally"
+        ))),
+        Err(err) => Err(fail(format!("{} does not verify: {err}", whose()))),
+    }
 }
 
 /// The plugin must answer with its own error: not succeed, not crash.
@@ -574,22 +685,40 @@ fn expect_plugin_error<T>(result: Result<T, Error>, what: &str) -> Outcome {
     }
 }
 
-/// A message whose first chunk comes at once and whose rest takes `stall`:
-/// a plugin reading it is still running at a short deadline.
+/// A message whose first chunk comes at once and whose rest trickles in,
+/// a byte every [`StallingMessage::TRICKLE`], until `end`: a plugin reading
+/// it is still running at a deadline before `end`. Trickling (rather than
+/// one long pause) lets the host stop feeding it as soon as it gave up.
 struct StallingMessage {
-    stall: Duration,
+    end: Instant,
     sent: bool,
+}
+
+impl StallingMessage {
+    const TRICKLE: Duration = Duration::from_millis(50);
+
+    fn new(end: Instant) -> Self {
+        StallingMessage { end, sent: false }
+    }
 }
 
 impl Read for StallingMessage {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if !self.sent {
-            self.sent = true;
-            let len = buf.len().min(1024);
-            buf[..len].fill(b'x');
-            return Ok(len);
+        if buf.is_empty() {
+            return Ok(0);
         }
-        thread::sleep(self.stall);
-        Ok(0)
+        let len = if self.sent {
+            let left = self.end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(0);
+            }
+            thread::sleep(left.min(Self::TRICKLE));
+            1
+        } else {
+            self.sent = true;
+            buf.len().min(1024)
+        };
+        buf[..len].fill(b'x');
+        Ok(len)
     }
 }

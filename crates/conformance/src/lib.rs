@@ -20,9 +20,41 @@
 //! The same suite runs as `cargo test --features signer_program --
 //! --key-resource-id NAME://REF` from this crate's directory, and as
 //! `sigstore-kms plugin check NAME://REF`.
+//!
+//! Name a key that does not exist yet: the suite then also checks that
+//! callers creating it at the same moment all get one key
+//! (`create-key-concurrent`); for an existing key that check is skipped.
+//!
+//! # In a plugin's own `cargo test`
+//!
+//! A plugin crate adds this crate as a dev-dependency and runs the suite
+//! against the binary cargo built for the test, which cargo names in
+//! `CARGO_BIN_EXE_<name>`:
+//!
+//! ```ignore
+//! // tests/conformance.rs of the crate whose [[bin]] is sigstore-kms-myplugin
+//! use std::path::Path;
+//!
+//! use sigstore_kms_conformance::{run, Config};
+//!
+//! #[test]
+//! fn conformance() {
+//!     let plugin = Path::new(env!("CARGO_BIN_EXE_sigstore-kms-myplugin"));
+//!     let dir = tempfile::tempdir().unwrap();
+//!     let mut config = Config::new(format!("myplugin://{}", dir.path().join("key").display()));
+//!     config.search_path = Some(plugin.parent().unwrap().into());
+//!     let report = run(&config, |result| eprintln!("{result}")).unwrap();
+//!     assert!(report.is_success(), "{report}");
+//! }
+//! ```
+//!
+//! This crate's `examples/filekey` is a complete plugin the suite passes,
+//! and `examples/racyfilekey.rs` the same plugin with a racy `createKey`,
+//! which it fails; `tests/examples.rs` runs both.
 #![deny(missing_docs)]
 
 mod checks;
+mod concurrency;
 mod message;
 mod procs;
 mod raw;

@@ -1,5 +1,7 @@
 //! Finding processes by their arguments, to prove none outlived a deadline.
 
+use std::time::{Duration, Instant};
+
 /// Pids of processes (other than this one) with an argument containing
 /// `marker`. Empty where `/proc` does not exist.
 pub(crate) fn with_argument_containing(marker: &str) -> Vec<u32> {
@@ -31,5 +33,19 @@ pub(crate) fn kill(pids: &[u32]) {
             .arg("-9")
             .arg(pid.to_string())
             .status();
+    }
+}
+
+/// Pids of processes with an argument containing `marker` that are still
+/// there after `grace`: processes just killed take a moment to go, more on
+/// a loaded machine, while one that escaped the kill stays.
+pub(crate) fn lingering_with_argument_containing(marker: &str, grace: Duration) -> Vec<u32> {
+    let give_up = Instant::now() + grace;
+    loop {
+        let found = with_argument_containing(marker);
+        if found.is_empty() || Instant::now() >= give_up {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }

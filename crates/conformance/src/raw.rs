@@ -11,6 +11,11 @@ use std::time::{Duration, Instant};
 /// More than any plugin needs for one response.
 const STDOUT_LIMIT: u64 = 1 << 20;
 
+/// How long stdout may stay open after the plugin exited: the thread
+/// reading it may be scheduled late on a loaded machine; a pipe held open
+/// by a leftover process stays open however long one waits.
+const STDOUT_GRACE: Duration = Duration::from_secs(10);
+
 /// Runs `executable VERSION ARGS` with empty stdin and returns its stdout.
 pub(crate) fn run(
     executable: &Path,
@@ -50,7 +55,7 @@ pub(crate) fn run(
             Err(err) => return Err(format!("waiting for the plugin failed: {err}")),
         }
     };
-    match receiver.recv_timeout(Duration::from_secs(2)) {
+    match receiver.recv_timeout(STDOUT_GRACE) {
         Ok(Ok(output)) => Ok(output),
         Ok(Err(err)) => Err(format!("reading stdout failed: {err}")),
         Err(_) => Err(format!(

@@ -4,12 +4,22 @@
 //!
 //! Runs without libtest (every test target of this package also receives
 //! the suite's `--key-resource-id`), printing one line per case and
-//! `N passed, N failed`.
+//! `N passed, N failed`. Given a key reference, it leaves the run to the
+//! suite against that plugin and checks nothing itself; without one it
+//! builds the reference plugin it wraps.
+
+mod support;
 
 use std::process::ExitCode;
 
 #[cfg(unix)]
 fn main() -> ExitCode {
+    if support::plugin_named() {
+        eprintln!(
+            "a plugin was named: the suite runs against it (signer_program), not the self-test"
+        );
+        return ExitCode::SUCCESS;
+    }
     shell::main()
 }
 
@@ -50,6 +60,37 @@ mod shell {
             name: "createKey makes a new key each time",
             script: r#"case "$2" in *'"methodName":"createKey"'*) rm -f "$KEY";; esac"#,
             catches: &["create-key-idempotent"],
+        },
+        Broken {
+            // Check, then write: callers that all find no key each make one,
+            // at the pace of a remote key service.
+            name: "createKey checks for the key, then writes a new one (mode 0644)",
+            script: r#"case "$2" in *'"methodName":"createKey"'*)
+  if [ ! -e "$KEY" ]; then
+    sleep 1
+    made=$(mktemp -d)
+    reply=$("$LOCALKMS" "$1" "$(printf '%s' "$2" | sed "s#$KEY#$made/key.pem#g")")
+    cat "$made/key.pem" > "$KEY"; chmod 644 "$KEY"; rm -rf "$made"
+    printf '%s' "$reply"; exit 0
+  fi;;
+esac"#,
+            catches: &["create-key-concurrent", "concurrent-signatures-verify"],
+        },
+        Broken {
+            name: "createKey rewrites an existing key in place",
+            script: r#"case "$2" in *'"methodName":"createKey"'*)
+  if [ -s "$KEY" ]; then pem=$(cat "$KEY"); : > "$KEY"; sleep 1; printf '%s\n' "$pem" > "$KEY"; fi;;
+esac"#,
+            catches: &["create-key-existing-unchanged"],
+        },
+        Broken {
+            name: "names P-384 keys but makes P-256 ones",
+            script: r#"case "$2" in
+  *'"methodName":"defaultAlgorithm"'*) printf '{"defaultAlgorithm":{"defaultAlgorithm":"ecdsa-p384-sha384"}}'; exit 0;;
+  *'"methodName":"supportedAlgorithms"'*) printf '{"supportedAlgorithms":{"supportedAlgorithms":["ecdsa-p384-sha384"]}}'; exit 0;;
+  *'"methodName":"createKey"'*) exec "$LOCALKMS" "$1" "$(printf '%s' "$2" | sed 's/"ecdsa-p384-sha384"/"ecdsa-p256-sha256"/')";;
+esac"#,
+            catches: &["key-matches-algorithm"],
         },
         Broken {
             name: "logs written to stdout",
@@ -101,20 +142,16 @@ mod shell {
         },
     ];
 
-    fn localkms() -> PathBuf {
-        // Test binaries live in target/<profile>/deps; plugins one level up.
-        let exe = std::env::current_exe().expect("own path");
-        let path = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target dir")
-            .join("sigstore-kms-localkms");
-        assert!(
-            path.is_file(),
-            "{} is missing: run `cargo build -p sigstore-kms-localkms` first",
-            path.display()
-        );
-        path
+    fn localkms() -> Result<PathBuf, String> {
+        super::support::build(
+            &[
+                "-p",
+                "sigstore-kms-localkms",
+                "--bin",
+                "sigstore-kms-localkms",
+            ],
+            "sigstore-kms-localkms",
+        )
     }
 
     fn write_plugin(dir: &Path, broken: &Broken, localkms: &Path) -> PathBuf {
@@ -171,7 +208,13 @@ mod shell {
     }
 
     pub fn main() -> ExitCode {
-        let localkms = localkms();
+        let localkms = match localkms() {
+            Ok(localkms) => localkms,
+            Err(err) => {
+                eprintln!("FAIL building the reference plugin the broken ones wrap: {err}");
+                return ExitCode::FAILURE;
+            }
+        };
         let mut failed = 0;
         for broken in BROKEN {
             match catches(broken, &localkms) {

@@ -8,30 +8,16 @@
 //! check fails. libtest's own options (`--nocapture`, `--test-threads N`,
 //! ...) are accepted and ignored.
 
+mod support;
+
 use std::process::ExitCode;
 
 use sigstore_kms_conformance::{run, Config};
 
 const USAGE: &str = "usage: cargo test --features signer_program -- --key-resource-id NAME://REF";
 
-fn key_reference(args: impl Iterator<Item = String>) -> Option<String> {
-    let mut args = args.skip(1);
-    while let Some(arg) = args.next() {
-        if arg == "--key-resource-id" || arg == "-key-resource-id" {
-            return args.next();
-        }
-        if let Some(value) = arg
-            .strip_prefix("--key-resource-id=")
-            .or_else(|| arg.strip_prefix("-key-resource-id="))
-        {
-            return Some(value.to_owned());
-        }
-    }
-    None
-}
-
 fn main() -> ExitCode {
-    let Some(reference) = key_reference(std::env::args()) else {
+    let Some(reference) = support::key_reference(std::env::args()) else {
         eprintln!("error: no key reference given\n{USAGE}");
         return ExitCode::from(2);
     };

@@ -3,12 +3,15 @@
 //! each side of the token.
 
 use sha2::{Sha256, Sha384, Sha512};
+use sigstore_kms_protocol::algorithm::{self as shared, KeyType};
 use sigstore_kms_protocol::HashFunc;
 
 /// Digests this plugin signs and verifies.
 pub const HASH_FUNCS: [HashFunc; 3] = [HashFunc::SHA256, HashFunc::SHA384, HashFunc::SHA512];
 
-/// A key algorithm, named as sigstore's GCP provider names them.
+/// A key algorithm this plugin creates keys for: the subset of the
+/// protocol crate's [`shared::Algorithm`] that PKCS#11 tokens sign with
+/// raw ECDSA and PKCS#1 v1.5 mechanisms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Algorithm {
     /// ECDSA on NIST P-256.
@@ -84,15 +87,21 @@ impl Algorithm {
     /// The algorithm of `createKey` when the reference names none.
     pub const DEFAULT: Algorithm = Algorithm::EcdsaP256;
 
+    /// The same algorithm in the protocol crate's table, which holds its
+    /// name and what it means.
+    pub fn shared(self) -> shared::Algorithm {
+        match self {
+            Algorithm::EcdsaP256 => shared::Algorithm::EcdsaP256Sha256,
+            Algorithm::EcdsaP384 => shared::Algorithm::EcdsaP384Sha384,
+            Algorithm::Rsa2048 => shared::Algorithm::RsaPkcs1v15_2048Sha256,
+            Algorithm::Rsa3072 => shared::Algorithm::RsaPkcs1v15_3072Sha256,
+            Algorithm::Rsa4096 => shared::Algorithm::RsaPkcs1v15_4096Sha256,
+        }
+    }
+
     /// The name on the wire.
     pub fn name(self) -> &'static str {
-        match self {
-            Algorithm::EcdsaP256 => "ecdsa-p256-sha256",
-            Algorithm::EcdsaP384 => "ecdsa-p384-sha384",
-            Algorithm::Rsa2048 => "rsa-pkcs1v15-2048-sha256",
-            Algorithm::Rsa3072 => "rsa-pkcs1v15-3072-sha256",
-            Algorithm::Rsa4096 => "rsa-pkcs1v15-4096-sha256",
-        }
+        self.shared().name()
     }
 
     /// Every name on the wire, the default first.
@@ -102,20 +111,25 @@ impl Algorithm {
 
     /// The algorithm named `name`.
     pub fn from_name(name: &str) -> Result<Algorithm, UnknownAlgorithm> {
+        let shared = shared::Algorithm::from_name(name);
         Algorithm::ALL
             .into_iter()
-            .find(|algorithm| algorithm.name() == name)
+            .find(|algorithm| Some(algorithm.shared()) == shared)
             .ok_or_else(|| UnknownAlgorithm(name.to_owned()))
     }
 
     /// Its family and size.
     pub fn family(self) -> Family {
-        match self {
-            Algorithm::EcdsaP256 => Family::Ecdsa { scalar_bytes: 32 },
-            Algorithm::EcdsaP384 => Family::Ecdsa { scalar_bytes: 48 },
-            Algorithm::Rsa2048 => Family::Rsa { bits: 2048 },
-            Algorithm::Rsa3072 => Family::Rsa { bits: 3072 },
-            Algorithm::Rsa4096 => Family::Rsa { bits: 4096 },
+        match self.shared().key_type() {
+            KeyType::Ecdsa(curve) => Family::Ecdsa {
+                scalar_bytes: curve.scalar_bytes(),
+            },
+            KeyType::Rsa { bits, .. } => Family::Rsa {
+                bits: bits as usize,
+            },
+            // `shared` maps every algorithm of this plugin to an ECDSA or
+            // an RSA one; the tests go through all of them.
+            other => unreachable!("{self:?} has the key type {other:?}"),
         }
     }
 
@@ -219,6 +233,24 @@ mod tests {
         assert!(err.to_string().contains("ecdsa-p384-sha384"), "{err}");
         assert_eq!(Algorithm::rsa(3072), Some(Algorithm::Rsa3072));
         assert_eq!(Algorithm::rsa(1024), None);
+    }
+
+    #[test]
+    fn families_come_from_the_shared_table() {
+        let families: Vec<Family> = Algorithm::ALL.into_iter().map(Algorithm::family).collect();
+        assert_eq!(
+            families,
+            [
+                Family::Ecdsa { scalar_bytes: 32 },
+                Family::Ecdsa { scalar_bytes: 48 },
+                Family::Rsa { bits: 2048 },
+                Family::Rsa { bits: 3072 },
+                Family::Rsa { bits: 4096 },
+            ]
+        );
+        // Known to the protocol crate, but not created by this plugin.
+        let err = Algorithm::from_name("ecdsa-p521-sha512").unwrap_err();
+        assert_eq!(err, UnknownAlgorithm("ecdsa-p521-sha512".into()));
     }
 
     #[test]

@@ -43,6 +43,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod algorithm;
 mod args;
 mod encoding;
 mod hash;
@@ -50,6 +51,7 @@ pub mod method;
 mod options;
 mod resp;
 
+pub use algorithm::Algorithm;
 pub use args::{
     CreateKeyArgs, DefaultAlgorithmArgs, MethodArgs, PluginArgs, PublicKeyArgs, SignMessageArgs,
     SupportedAlgorithmsArgs, VerifySignatureArgs,

@@ -9,14 +9,14 @@ use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
 use p256::NistP256;
 use sigstore_kms_handler::{public_key_pem, CallOptions, Error, Plugin};
-use sigstore_kms_protocol::{HashFunc, InitOptions, MethodName};
+use sigstore_kms_protocol::{algorithm, HashFunc, InitOptions, MethodName};
 
 use crate::diagnostics::debug;
 use crate::fault::Fault;
 use crate::keyfile::{self, KeyPair, Origin};
 
 /// The one algorithm this plugin serves.
-pub const ALGORITHM: &str = "ecdsa-p256-sha256";
+pub const ALGORITHM: &str = algorithm::ECDSA_P256_SHA256;
 
 /// Digests this plugin signs and verifies.
 const HASH_FUNCS: [HashFunc; 3] = [HashFunc::SHA256, HashFunc::SHA384, HashFunc::SHA512];
