@@ -8,7 +8,7 @@ mod common;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{answer, read_pid, wait_gone, Plugins};
+use common::{read_pid, wait_gone, Plugins, Steps, SIGN_OK};
 use sigstore_kms_client::{end_plugins, CallOptions, Client, Error, StderrMode};
 
 fn plugin(plugins: &Plugins, name: &str, body: &str) -> Client {
@@ -55,7 +55,7 @@ fn end_plugins_ends_running_calls_with_all_they_started_and_refuses_new_ones() {
     let gone = pids.map(wait_gone);
     for pid in pids {
         // SAFETY: kill(2) takes no pointers.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     }
     assert_eq!(gone, [true; 3], "{pids:?} left running");
     assert!(ending < Duration::from_secs(5), "{ending:?}");
@@ -69,11 +69,7 @@ fn end_plugins_ends_running_calls_with_all_they_started_and_refuses_new_ones() {
     }
 
     let marker = plugins.path("started");
-    let later = plugins.client(&format!(
-        "touch '{}'; {}",
-        marker.display(),
-        answer(r#"{"signMessage":{"signature":"MAY="}}"#)
-    ));
+    let later = plugins.client(Steps::new().touch(&marker).reply(SIGN_OK));
     let err = later
         .sign_message(&b"m"[..], &CallOptions::new())
         .unwrap_err();
