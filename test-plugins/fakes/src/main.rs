@@ -23,6 +23,8 @@
 //! - `["sleep", seconds]`
 //! - `["exit", code]`
 //! - `["kill_self"]` (Unix): die by SIGKILL
+//! - `["when", method, [step...]]`: take the steps only when the method
+//!   called is `method`
 //!
 //! Run as `sigstore-kms-fake linger SECONDS`, it only sleeps: the child the
 //! `spawn` step starts.
@@ -119,6 +121,21 @@ fn perform(step: &[Value], args: &[String], method: &str) -> io::Result<Option<E
         "sleep" => std::thread::sleep(Duration::from_secs(number(1))),
         "exit" => return Ok(Some(ExitCode::from(u8::try_from(number(1)).unwrap_or(1)))),
         "kill_self" => kill_self(),
+        "when" => {
+            if text(1) == method {
+                let steps: Vec<Vec<Value>> = step
+                    .get(2)
+                    .cloned()
+                    .map(serde_json::from_value)
+                    .transpose()?
+                    .unwrap_or_default();
+                for step in &steps {
+                    if let Some(code) = perform(step, args, method)? {
+                        return Ok(Some(code));
+                    }
+                }
+            }
+        }
         other => return Err(io::Error::other(format!("unknown step {other:?}"))),
     }
     Ok(None)
