@@ -16,7 +16,11 @@ use sigstore_kms_test_fakes::Steps;
 const BLOB: &[u8] = b"release artifact contents\n";
 
 fn cli() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_sigstore-kms"))
+    // Absolute for the OS the test runs on: a test cross-built for Windows
+    // and run under Wine gets a Unix path from cargo, which Windows reads
+    // as relative to the current drive (the one of the temporary
+    // directories, not of the build) once a command runs elsewhere.
+    std::path::absolute(env!("CARGO_BIN_EXE_sigstore-kms")).unwrap()
 }
 
 fn localkms_file_name() -> String {
@@ -546,7 +550,8 @@ fn plugin_check_runs_the_conformance_suite() {
     assert_success(&out);
     assert!(stdout.contains("PASS create-key-idempotent"), "{stdout}");
     assert!(
-        stdout.lines().last().unwrap().ends_with(" 0 failed"),
+        // Off Linux, checks that need /proc are counted as skipped after.
+        stdout.lines().last().unwrap().contains(" passed, 0 failed"),
         "{stdout}"
     );
 }
