@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use p256::pkcs8::EncodePublicKey as _;
 use sigstore_kms_test_fakes::Steps;
 
 const BLOB: &[u8] = b"release artifact contents\n";
@@ -509,6 +510,62 @@ fn sign_blob_to_a_plugin_that_never_reads_stdin_ends_at_its_timeout() {
             pid_file.display()
         );
     }
+}
+
+/// The blob is the command's stdin, held open and never written to: the
+/// command fails at its deadline, whatever the plugin does meanwhile (here
+/// it reads its own stdin to the end, which never comes).
+#[test]
+fn stdin_that_never_ends_does_not_hold_sign_blob_past_its_timeout() {
+    let ws = Workspace::new();
+    let plugins = tempfile::tempdir().unwrap();
+    sigstore_kms_test_fakes::install_fake(plugins.path(), "sigstore-kms-test");
+    let steps = Steps::new()
+        .when("signMessage", Steps::new().read_stdin(None))
+        .when("verifySignature", Steps::new().read_stdin(None))
+        .reply(&public_key_answer());
+    let key = format!("test://{}", steps.key_ref());
+    let path = std::env::join_paths([plugins.path().to_owned(), plugin_dir()]).unwrap();
+    for command in ["sign-blob", "verify-blob"] {
+        let mut args = vec![command, "--key", &key, "--timeout", "2s", "-"];
+        if command == "verify-blob" {
+            args.splice(3..3, ["--signature", "MAY="]);
+        }
+        let mut child = Command::new(cli())
+            .args(&args)
+            .current_dir(ws.dir.path())
+            .env("PATH", &path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Open, and never written to nor closed (until 30 s from now, so
+        // that a command that waits for it ends at last).
+        let stdin = child.stdin.take().unwrap();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(30));
+            drop(stdin);
+        });
+        let start = Instant::now();
+        let out = child.wait_with_output().unwrap();
+        let elapsed = start.elapsed();
+        assert!(elapsed < Duration::from_secs(10), "{command}: {elapsed:?}");
+        assert_exit(&out, 1, "deadline exceeded");
+    }
+}
+
+/// The answer to publicKey of a plugin holding a P-256 key.
+fn public_key_answer() -> String {
+    let pem = p256::ecdsa::SigningKey::from_slice(&[7u8; 32])
+        .unwrap()
+        .verifying_key()
+        .to_public_key_pem(p256::pkcs8::LineEnding::LF)
+        .unwrap();
+    format!(
+        r#"{{"publicKey":{{"publicKeyPEM":"{}"}}}}"#,
+        STANDARD.encode(pem)
+    )
 }
 
 /// A deadline past the year 9999 cannot be written in `ctxDeadline`: it is

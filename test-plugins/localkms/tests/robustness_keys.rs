@@ -2,6 +2,9 @@
 //! symbolic links, directories and missing or read-only directories at the
 //! key path, and a sweep of every method over every kind of key file with
 //! diagnostics and faults on, none of which may ever show the private key.
+// Unix only: modes, symbolic links, sticky directories and file owners are
+// what these tests are about. Windows keeps a key private with an ACL
+// instead, which these tests do not cover.
 #![cfg(unix)]
 
 mod support;
