@@ -35,7 +35,8 @@ fn build_fakes(profile_dir: &Path) {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     // A test cross-built for Windows and run under Wine sees the cargo of
     // the Linux host, which Wine would start but which cannot build for it.
-    if cfg!(windows) && !Path::new(&cargo).extension().is_some_and(|e| e == "exe") {
+    #[cfg(windows)]
+    if !Path::new(&cargo).extension().is_some_and(|e| e == "exe") {
         return;
     }
     let mut build = Command::new(cargo);
@@ -43,15 +44,12 @@ fn build_fakes(profile_dir: &Path) {
         .args(["build", "--quiet", "-p", "sigstore-kms-test-fakes"])
         .arg("--manifest-path")
         .arg(workspace.join("Cargo.toml"));
+    // target/<profile> or target/<triple>/<profile>: the binary lands in
+    // `profile_dir` either way.
     if let Some(target_dir) = profile_dir.parent() {
-        if profile_dir.file_name().is_some_and(|name| name == "debug") {
-            build.arg("--target-dir").arg(target_dir);
-        }
+        build.arg("--target-dir").arg(target_dir);
     }
-    if profile_dir
-        .file_name()
-        .is_some_and(|name| name == "release")
-    {
+    if profile_dir.ends_with("release") {
         build.arg("--release");
     }
     // No cargo (a cross-built test run by an emulator): the binary must be
