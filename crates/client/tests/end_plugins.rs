@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{read_pid, wait_gone, Plugins, Steps, SIGN_OK};
-use sigstore_kms_client::{end_plugins, CallOptions, Client, Error, StderrMode};
+use sigstore_kms_client::{end_plugins, CallOptions, Client, Error};
 
 /// What the calls report as the signal that ended them.
 #[cfg(unix)]
@@ -29,7 +29,7 @@ fn waiting_plugins(plugins: &Plugins, dir: &Path) -> [Client; 2] {
     let dir = dir.display();
     let plugin = |name: &str, body: String| {
         Client::builder()
-            .stderr(StderrMode::CAPTURE_TAIL)
+            .stderr(sigstore_kms_client::StderrMode::CAPTURE_TAIL)
             .with_executable(
                 plugins.script(&format!("sigstore-kms-{name}"), &body),
                 common::KEY_REF,

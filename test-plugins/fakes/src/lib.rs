@@ -36,7 +36,7 @@ fn build_fakes(profile_dir: &Path) {
     // A test cross-built for Windows and run under Wine sees the cargo of
     // the Linux host, which Wine would start but which cannot build for it.
     #[cfg(windows)]
-    if !Path::new(&cargo).extension().is_some_and(|e| e == "exe") {
+    if Path::new(&cargo).extension().is_none_or(|e| e != "exe") {
         return;
     }
     let mut build = Command::new(cargo);
