@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Windows and macOS from this Debian machine: cross-builds the workspace for
 # x86_64-pc-windows-gnu with mingw and runs its test suites and the
-# conformance suite (localkms) under Wine; checks x86_64-pc-windows-msvc and
+# conformance suite (localkms) under Wine, then the CLI itself (key,
+# sign, verify, tampered blob) with OpenSSL on Linux checking its
+# signature; checks x86_64-pc-windows-msvc and
 # both Apple targets with -D warnings. Prints the time of each step.
 #
 # Installs what it lacks (apt: gcc-mingw-w64-x86-64, wine and wine64; rustup
@@ -41,6 +43,7 @@ step "setup"
 missing=()
 command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || missing+=(gcc-mingw-w64-x86-64)
 command -v wine >/dev/null 2>&1 || missing+=(wine wine64)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${missing[@]}"
 fi
@@ -88,30 +91,34 @@ plugins=$(winepath -w "$CARGO_TARGET_DIR/$windows/debug")
   cargo test --locked --target "$windows" --features signer_program --test signer_program -- \
   --key-resource-id "$key")
 
-step "sigstore-kms under Wine, its signature checked by OpenSSL on Linux"
-cli="$CARGO_TARGET_DIR/$windows/debug/sigstore-kms.exe"
-work="$dir/cli"
-mkdir "$work"
-printf 'release artifact\n' >"$work/blob.txt"
+step "CLI under Wine with localkms, its signature checked by OpenSSL on Linux"
+# What a Windows user does (generate a key, sign, verify, see a tampered
+# blob refused), run as Windows programs; OpenSSL on this Linux host then
+# verifies the signature made under Wine with the public key written there.
+work=$(mktemp -d)
+trap 'rm -rf "$dir" "$work"' EXIT
+cli() {
+  (cd "$work" && WINEPATH="$plugins" wine "$CARGO_TARGET_DIR/$windows/debug/sigstore-kms.exe" "$@")
+}
 key="localkms://$(winepath -w "$work")\\key.pem"
-(
-  cd "$work"
-  export WINEPATH="$plugins"
-  wine "$cli" generate-key-pair --kms "$key"
-  wine "$cli" sign-blob --key "$key" blob.txt >blob.sig
-  wine "$cli" verify-blob --key "$key" --signature blob.sig blob.txt
-  base64 -d blob.sig >blob.der
-  openssl dgst -sha256 -verify cosign.pub -signature blob.der blob.txt
-  printf 'tampered\n' >>blob.txt
-  if wine "$cli" verify-blob --key "$key" --signature blob.sig blob.txt; then
-    echo ".ci/windows.sh: a tampered blob verified under Wine" >&2
+printf 'release artifact contents\n' >"$work/blob.txt"
+cli generate-key-pair --kms "$key"
+cli sign-blob --key "$key" --output-signature blob.sig blob.txt
+cli verify-blob --key "$key" --signature blob.sig blob.txt
+cli verify-blob --key cosign.pub --signature blob.sig blob.txt
+tr -d '\r\n' <"$work/blob.sig" | base64 -d >"$work/blob.der"
+openssl dgst -sha256 -verify "$work/cosign.pub" -signature "$work/blob.der" "$work/blob.txt"
+printf 'tampered\n' >>"$work/blob.txt"
+for key_or_pem in "$key" cosign.pub; do
+  if cli verify-blob --key "$key_or_pem" --signature blob.sig blob.txt; then
+    echo ".ci/windows.sh: verify-blob under Wine accepted a tampered blob ($key_or_pem)" >&2
     exit 1
   fi
-  if openssl dgst -sha256 -verify cosign.pub -signature blob.der blob.txt; then
-    echo ".ci/windows.sh: OpenSSL verified a tampered blob" >&2
-    exit 1
-  fi
-)
+done
+if openssl dgst -sha256 -verify "$work/cosign.pub" -signature "$work/blob.der" "$work/blob.txt"; then
+  echo ".ci/windows.sh: OpenSSL accepted a tampered blob" >&2
+  exit 1
+fi
 
 step ""
 echo ".ci/windows.sh: all: $((SECONDS - all_started)) s (target dir $CARGO_TARGET_DIR, repository $repo)" >&2

@@ -2,8 +2,10 @@
 //! terminal: input that never ends, Ctrl-C, `kill`, a plugin that prompts.
 //! Terminal cases run the command in a pseudo-terminal, as the session
 //! leader whose foreground it is, as a shell would run it.
-// Process groups, signals and pseudo-terminals are Unix things; on Windows
-// a console's Ctrl-C reaches the plugin by itself.
+// Process groups, signals, FIFOs and pseudo-terminals are Unix things; on
+// Windows a console's Ctrl-C reaches the plugin by itself. What applies to
+// every OS (input that never ends, a plugin whose child never reads its
+// stdin) is tested in cli.rs.
 #![cfg(unix)]
 
 use std::fs::File;
@@ -233,35 +235,6 @@ impl InTerminal {
 
     fn type_keys(&mut self, keys: &[u8]) {
         self.master.write_all(keys).unwrap();
-    }
-}
-
-#[test]
-fn stdin_that_never_ends_does_not_hold_sign_blob_past_its_timeout() {
-    let setup = Setup::new(&format!(
-        "case \"$2\" in *signMessage*|*verifySignature*) exec cat > /dev/null;; esac; {}",
-        public_key_answer()
-    ));
-    for command in ["sign-blob", "verify-blob"] {
-        let mut args = vec![command, "--key", "test://k", "--timeout", "2s", "-"];
-        if command == "verify-blob" {
-            args.splice(3..3, ["--signature", "MAY="]);
-        }
-        let mut child = setup
-            .command(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Open, and never written to nor closed (until 30 s from now, so
-        // that a command that waits for it ends at last).
-        let stdin = child.stdin.take().unwrap();
-        thread::spawn(move || {
-            thread::sleep(Duration::from_secs(30));
-            drop(stdin);
-        });
-        assert_fails_at_the_deadline(child, command);
     }
 }
 

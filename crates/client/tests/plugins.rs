@@ -1,13 +1,14 @@
-//! The host against throwaway plugins, one per error path, plus what a
-//! well-behaved plugin sees (argv, stdin).
-#![cfg(unix)]
+//! The host against misbehaving plugins, one per error path, plus what a
+//! well-behaved plugin sees (argv, stdin). The plugins are the fake of
+//! `test-plugins/fakes`, so every test here runs on Linux, macOS and Windows
+//! but those that say otherwise.
 
 mod common;
 
 use std::io::{self, Read};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{answer, b64, p256_pem, Plugins, KEY_REF};
+use common::{b64, p256_pem, Plugins, Steps, SIGN_OK};
 use sigstore_kms_client::{
     CallOptions, Client, Error, ExecutionFailure, HashFunc, KeyAlgorithm, MethodName,
     ResponseProblem,
@@ -15,8 +16,6 @@ use sigstore_kms_client::{
 use sigstore_kms_protocol::{
     InitOptions, MessageOptions, MethodArgs, PluginArgs, ResponseError, RpcOptions, SignMessageArgs,
 };
-
-const SIGN_OK: &str = r#"{"signMessage":{"signature":"MAY="}}"#;
 
 fn none() -> CallOptions {
     CallOptions::new()
@@ -55,10 +54,17 @@ fn big_message(len: u64) -> impl Read + Send {
     io::repeat(0x5a).take(len)
 }
 
+/// Asserts that every pid in `file` (at least `count`) is gone soon.
+fn assert_all_gone(file: &std::path::Path, count: usize, what: &str) {
+    for pid in common::read_pids(file, count) {
+        assert!(common::wait_gone(pid), "{what}: process {pid} survived");
+    }
+}
+
 #[test]
 fn garbage_stdout_is_an_unparseable_execution_error() {
     let plugins = Plugins::new();
-    let client = plugins.client("echo 'this is not json'; echo 'oops' >&2");
+    let client = plugins.client(Steps::new().out("this is not json\n").err("oops\n"));
     match client.default_algorithm(&none()).unwrap_err() {
         Error::Execution {
             method: MethodName::DefaultAlgorithm,
@@ -73,7 +79,7 @@ fn garbage_stdout_is_an_unparseable_execution_error() {
 #[test]
 fn empty_stdout_is_an_execution_error_that_says_so() {
     let plugins = Plugins::new();
-    let client = plugins.client("exit 0");
+    let client = plugins.client(Steps::new().exit(0));
     let err = client.supported_algorithms(&none()).unwrap_err();
     assert!(
         matches!(
@@ -91,10 +97,11 @@ fn empty_stdout_is_an_execution_error_that_says_so() {
 #[test]
 fn error_message_is_carried_verbatim_whatever_the_exit_status() {
     let plugins = Plugins::new();
-    let message = r#"key \"k\" not found: <permission denied> & more"#;
-    let client = plugins.client(&format!(
-        "printf '%s' '{{\"errorMessage\":\"{message}\",\"publicKey\":{{}}}}'; exit 1"
-    ));
+    let client = plugins.client(
+        Steps::new()
+            .out(r#"{"errorMessage":"key \"k\" not found: <permission denied> & more","publicKey":{}}"#)
+            .exit(1),
+    );
     match client.public_key(&none()).unwrap_err() {
         Error::Plugin { method, message } => {
             assert_eq!(method, MethodName::PublicKey);
@@ -107,20 +114,24 @@ fn error_message_is_carried_verbatim_whatever_the_exit_status() {
 #[test]
 fn valid_answer_with_nonzero_exit_is_used() {
     let plugins = Plugins::new();
-    let client = plugins.client(&format!(
-        "{}; exit 3",
-        answer(r#"{"defaultAlgorithm":{"defaultAlgorithm":"ecdsa-p256-sha256"}}"#)
-    ));
+    let client = plugins.client(
+        Steps::new()
+            .reply(r#"{"defaultAlgorithm":{"defaultAlgorithm":"ecdsa-p256-sha256"}}"#)
+            .exit(3),
+    );
     assert_eq!(
         client.default_algorithm(&none()).unwrap(),
         "ecdsa-p256-sha256"
     );
 }
 
+// Unix only: death by a signal has no Windows equivalent (a killed process
+// there just has an exit code).
+#[cfg(unix)]
 #[test]
 fn death_by_signal_is_reported_as_such_even_after_a_valid_answer() {
     let plugins = Plugins::new();
-    let client = plugins.client(&format!("{}; kill -9 $$", answer(SIGN_OK)));
+    let client = plugins.client(Steps::new().reply(SIGN_OK).kill_self());
     for call in CALLS {
         match sign(&client, call, &none()).unwrap_err() {
             Error::Execution {
@@ -135,7 +146,8 @@ fn death_by_signal_is_reported_as_such_even_after_a_valid_answer() {
 #[test]
 fn hang_past_the_deadline_is_killed_and_returns_promptly() {
     let plugins = Plugins::new();
-    let client = plugins.client("exec sleep 60");
+    let pid_file = plugins.path("plugin.pid");
+    let client = plugins.client(Steps::new().pid(&pid_file).sleep(60));
     for call in CALLS {
         let (err, elapsed) = sign_past_a_deadline(&client, call);
         assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
@@ -144,33 +156,33 @@ fn hang_past_the_deadline_is_killed_and_returns_promptly() {
             elapsed >= Duration::from_millis(900),
             "{call:?}: {elapsed:?}"
         );
+        assert_all_gone(&pid_file, 1, &format!("{call:?}: the plugin"));
     }
 }
 
 #[test]
 fn default_timeout_applies_to_calls_without_a_deadline() {
     let plugins = Plugins::new();
-    let exe = plugins.script("sigstore-kms-slow", "exec sleep 60");
     let client = Client::builder()
         .default_timeout(Duration::from_millis(500))
-        .with_executable(exe, KEY_REF);
+        .with_executable(common::fake_exe(), Steps::new().sleep(60).key_ref());
     let start = Instant::now();
     let err = client.public_key(&none()).unwrap_err();
     assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
     assert!(start.elapsed() < Duration::from_secs(10));
+    drop(plugins);
 }
 
-#[cfg(target_os = "linux")]
+/// The plugin's child holds stdin, stdout and stderr and sleeps; the
+/// plugin waits for it. At the deadline both are killed, on Windows through
+/// the call's Job Object.
 #[test]
 fn deadline_kills_every_process_the_plugin_started() {
     let plugins = Plugins::new();
     let pid_file = plugins.path("grandchild.pid");
-    let client = plugins.client(&format!(
-        "sleep 60 & echo $! > '{}'; wait",
-        pid_file.display()
-    ));
+    let client = plugins.client(Steps::new().spawn(&pid_file).sleep(60));
     let options = CallOptions::new().timeout(Duration::from_secs(1));
-    for call in CALLS {
+    for (i, call) in CALLS.into_iter().enumerate() {
         let start = Instant::now();
         let err = match call {
             Call::Digest => sign(&client, call, &options),
@@ -179,18 +191,38 @@ fn deadline_kills_every_process_the_plugin_started() {
         .unwrap_err();
         assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
         assert!(start.elapsed() < Duration::from_secs(10), "{call:?}");
-        let grandchild = common::read_pid(&pid_file);
-        assert!(
-            common::wait_gone(grandchild),
-            "{call:?}: grandchild {grandchild} survived"
-        );
+        assert_all_gone(&pid_file, i + 1, &format!("{call:?}: grandchild"));
     }
+}
+
+/// The plugin's child inherits stdin and never reads it, the plugin waits:
+/// an 8 MB message cannot be written, and the call still ends at its
+/// deadline (plus the exit grace), leaving nothing running.
+#[test]
+fn stdin_never_read_by_a_child_holding_it_ends_at_the_deadline() {
+    let plugins = Plugins::new();
+    let pid_file = plugins.path("child.pid");
+    let plugin_pid = plugins.path("plugin.pid");
+    let client = plugins.client(Steps::new().pid(&plugin_pid).spawn(&pid_file).sleep(60));
+    let start = Instant::now();
+    let err = client
+        .sign_message(
+            big_message(8 << 20),
+            &CallOptions::new().timeout(Duration::from_secs(2)),
+        )
+        .unwrap_err();
+    let elapsed = start.elapsed();
+    assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
+    // 2 s of deadline, the default exit grace, and slack for a busy machine.
+    assert!(elapsed < Duration::from_secs(8), "{elapsed:?}");
+    assert_all_gone(&plugin_pid, 1, "the plugin");
+    assert_all_gone(&pid_file, 1, "its child");
 }
 
 #[test]
 fn closing_the_pipes_and_running_on_is_stopped_at_the_deadline() {
     let plugins = Plugins::new();
-    let client = plugins.client("exec >&- 2>&-; exec sleep 60");
+    let client = plugins.client(Steps::new().close_stdio().sleep(60));
     for call in CALLS {
         let (err, elapsed) = sign_past_a_deadline(&client, call);
         assert!(
@@ -201,39 +233,29 @@ fn closing_the_pipes_and_running_on_is_stopped_at_the_deadline() {
     }
 }
 
-#[cfg(target_os = "linux")]
 #[test]
 fn a_grace_too_long_to_add_up_waits_for_the_deadline_without_panicking() {
     let plugins = Plugins::new();
     let pid_file = plugins.path("lingering.pid");
-    let exe = plugins.script(
-        "sigstore-kms-lingering",
-        &format!(
-            "sleep 60 & echo $! > '{}'; {}; exit 0",
-            pid_file.display(),
-            answer(SIGN_OK)
-        ),
-    );
+    let steps = Steps::new().spawn(&pid_file).reply(SIGN_OK).exit(0);
     let client = Client::builder()
         .exit_grace(Duration::MAX)
-        .with_executable(exe, KEY_REF);
-    for call in CALLS {
+        .with_executable(common::fake_exe(), steps.key_ref());
+    for (i, call) in CALLS.into_iter().enumerate() {
         let (err, elapsed) = sign_past_a_deadline(&client, call);
         assert!(
             matches!(err, Error::DeadlineExceeded { .. }),
             "{call:?}: {err:?}"
         );
         assert!(elapsed < Duration::from_secs(10), "{call:?}: {elapsed:?}");
-        let lingering = common::read_pid(&pid_file);
-        assert!(
-            common::wait_gone(lingering),
-            "{call:?}: lingering child {lingering} survived"
-        );
+        assert_all_gone(&pid_file, i + 1, &format!("{call:?}: lingering child"));
     }
 }
 
 /// The plugin moves into the process group of a process it started, away
 /// from its own group, where it leaves another.
+// Linux only: process groups are a POSIX notion (Windows has Job Objects,
+// which a process cannot leave), and the test drives them with perl.
 #[cfg(target_os = "linux")]
 #[test]
 fn a_plugin_that_leaves_its_process_group_is_still_killed_at_the_deadline() {
@@ -243,21 +265,25 @@ fn a_plugin_that_leaves_its_process_group_is_still_killed_at_the_deadline() {
     };
     let plugins = Plugins::new();
     let pid_file = plugins.path("elsewhere.pid");
-    let client = plugins.client(&format!(
-        "exec {} -MPOSIX -e '\
-         if (fork() == 0) {{ exec \"sleep\", \"60\" }}\
-         my $leader = fork(); if ($leader == 0) {{ setpgid(0, 0); sleep 60; exit }}\
-         open(my $f, \">\", \"{}\"); print $f $leader; close($f);\
-         select(undef, undef, undef, 0.2); setpgid(0, $leader) or die \"setpgid: $!\"; sleep 60'",
-        perl.display(),
-        pid_file.display()
-    ));
+    let script = plugins.script(
+        "sigstore-kms-elsewhere",
+        &format!(
+            "exec {} -MPOSIX -e '\
+             if (fork() == 0) {{ exec \"sleep\", \"60\" }}\
+             my $leader = fork(); if ($leader == 0) {{ setpgid(0, 0); sleep 60; exit }}\
+             open(my $f, \">\", \"{}\"); print $f $leader; close($f);\
+             select(undef, undef, undef, 0.2); setpgid(0, $leader) or die \"setpgid: $!\"; sleep 60'",
+            perl.display(),
+            pid_file.display()
+        ),
+    );
+    let client = Client::builder().with_executable(script, common::KEY_REF);
     for call in CALLS {
         let (err, elapsed) = sign_past_a_deadline(&client, call);
         // What the plugin started in the other group is out of reach.
         let elsewhere = common::read_pid(&pid_file);
         // SAFETY: kill(2) takes no pointers.
-        unsafe { libc::kill(elsewhere, libc::SIGKILL) };
+        unsafe { libc::kill(elsewhere as i32, libc::SIGKILL) };
         assert!(
             matches!(err, Error::DeadlineExceeded { .. }),
             "{call:?}: {err:?}"
@@ -278,11 +304,7 @@ fn which_perl() -> Result<std::path::PathBuf, ()> {
 fn deadline_already_past_fails_without_starting_the_plugin() {
     let plugins = Plugins::new();
     let marker = plugins.path("started");
-    let client = plugins.client(&format!(
-        "touch '{}'; {}",
-        marker.display(),
-        answer(SIGN_OK)
-    ));
+    let client = plugins.client(Steps::new().touch(&marker).reply(SIGN_OK));
     let past = SystemTime::now() - Duration::from_secs(1);
     let err = client
         .sign_message(&b"m"[..], &CallOptions::new().deadline(past))
@@ -291,40 +313,31 @@ fn deadline_already_past_fails_without_starting_the_plugin() {
     assert!(!marker.exists(), "the plugin was started");
 }
 
-#[cfg(target_os = "linux")]
+/// The plugin answers and exits, leaving a child that holds its stdout:
+/// the answer is used after the exit grace, and the child is killed.
 #[test]
 fn lingering_child_holding_stdout_does_not_hold_the_call() {
     let plugins = Plugins::new();
     let pid_file = plugins.path("lingering.pid");
-    let client = plugins.client(&format!(
-        "sleep 60 & echo $! > '{}'; {}; exit 0",
-        pid_file.display(),
-        answer(SIGN_OK)
-    ));
-    for call in CALLS {
+    let client = plugins.client(Steps::new().spawn(&pid_file).reply(SIGN_OK).exit(0));
+    for (i, call) in CALLS.into_iter().enumerate() {
         let start = Instant::now();
         let signature = sign(&client, call, &none()).unwrap();
         assert_eq!(signature, [0x30, 0x06]);
         let elapsed = start.elapsed();
         assert!(elapsed < Duration::from_secs(10), "{call:?}: {elapsed:?}");
-        let lingering = common::read_pid(&pid_file);
-        assert!(
-            common::wait_gone(lingering),
-            "{call:?}: lingering child {lingering} survived"
-        );
+        assert_all_gone(&pid_file, i + 1, &format!("{call:?}: lingering child"));
     }
 }
 
 #[test]
 fn stdout_flood_fails_at_the_limit() {
     let plugins = Plugins::new();
-    let exe = plugins.script(
-        "sigstore-kms-flood",
-        "exec yes 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'",
+    let pid_file = plugins.path("flood.pid");
+    let client = Client::builder().stdout_limit(256 * 1024).with_executable(
+        common::fake_exe(),
+        Steps::new().pid(&pid_file).flood().key_ref(),
     );
-    let client = Client::builder()
-        .stdout_limit(256 * 1024)
-        .with_executable(exe, KEY_REF);
     for call in CALLS {
         let start = Instant::now();
         let err = sign(&client, call, &none()).unwrap_err();
@@ -339,13 +352,14 @@ fn stdout_flood_fails_at_the_limit() {
             "{call:?}: {err:?}"
         );
         assert!(start.elapsed() < Duration::from_secs(10), "{call:?}");
+        assert_all_gone(&pid_file, 1, &format!("{call:?}: flooding plugin"));
     }
 }
 
 #[test]
 fn answer_without_reading_a_large_stdin_is_used() {
     let plugins = Plugins::new();
-    let client = plugins.client(&answer(SIGN_OK));
+    let client = plugins.client(Steps::new().reply(SIGN_OK));
     let signature = client.sign_message(big_message(64 << 20), &none()).unwrap();
     assert_eq!(signature, [0x30, 0x06]);
     client
@@ -358,20 +372,21 @@ fn plugin_writing_much_before_reading_stdin_does_not_deadlock() {
     let plugins = Plugins::new();
     // 1 MiB of padding to stdout (JSON allows whitespace) before reading
     // anything, then the whole message, then the answer.
-    let client = plugins.client(&format!(
-        "head -c 1048576 /dev/zero | tr '\\0' ' '; wc -c > '{}'; {}",
-        plugins.path("count").display(),
-        answer(SIGN_OK)
-    ));
+    let stdin = plugins.path("stdin");
+    let client = plugins.client(
+        Steps::new()
+            .out_fill(1 << 20, ' ')
+            .read_stdin(Some(&stdin))
+            .reply(SIGN_OK),
+    );
     client.sign_message(big_message(8 << 20), &none()).unwrap();
-    let count = std::fs::read_to_string(plugins.path("count")).unwrap();
-    assert_eq!(count.trim(), (8u64 << 20).to_string());
+    assert_eq!(std::fs::metadata(&stdin).unwrap().len(), 8 << 20);
 }
 
 #[test]
 fn missing_or_ill_typed_method_object_is_a_response_error() {
     let plugins = Plugins::new();
-    let client = plugins.client(&answer(r#"{"signMessage":{"signature":"MAY="}}"#));
+    let client = plugins.client(Steps::new().reply(SIGN_OK));
     match client.public_key(&none()).unwrap_err() {
         Error::Response {
             method: MethodName::PublicKey,
@@ -382,7 +397,8 @@ fn missing_or_ill_typed_method_object_is_a_response_error() {
     }
 
     let plugins = Plugins::new();
-    let client = plugins.client(&answer(r#"{"defaultAlgorithm":{"defaultAlgorithm":5}}"#));
+    let client =
+        plugins.client(Steps::new().reply(r#"{"defaultAlgorithm":{"defaultAlgorithm":5}}"#));
     match client.default_algorithm(&none()).unwrap_err() {
         Error::Response {
             problem: ResponseProblem::Protocol(ResponseError::InvalidResult { .. }),
@@ -396,7 +412,7 @@ fn missing_or_ill_typed_method_object_is_a_response_error() {
 fn bad_pem_is_a_response_error() {
     let plugins = Plugins::new();
     let not_pem = b64(b"-----BEGIN PUBLIC KEY-----\nnonsense\n-----END PUBLIC KEY-----\n");
-    let client = plugins.client(&answer(&format!(
+    let client = plugins.client(Steps::new().reply(&format!(
         r#"{{"createKey":{{"publicKeyPEM":"{not_pem}"}}}}"#
     )));
     match client.create_key("ecdsa-p256-sha256", &none()).unwrap_err() {
@@ -412,7 +428,7 @@ fn bad_pem_is_a_response_error() {
 #[test]
 fn public_key_is_parsed() {
     let plugins = Plugins::new();
-    let client = plugins.client(&answer(&format!(
+    let client = plugins.client(Steps::new().reply(&format!(
         r#"{{"publicKey":{{"publicKeyPEM":"{}"}}}}"#,
         b64(p256_pem().as_bytes())
     )));
@@ -444,6 +460,13 @@ fn missing_plugin_names_the_executable_searched_for() {
             executable,
             search_path,
         } => {
+            // Windows names every PATHEXT extension tried.
+            #[cfg(windows)]
+            assert!(
+                executable.starts_with("sigstore-kms-nosuch[") && executable.contains("|.exe|"),
+                "{executable}"
+            );
+            #[cfg(not(windows))]
             assert_eq!(executable, "sigstore-kms-nosuch");
             assert_eq!(search_path, plugins.dir.path().as_os_str());
         }
@@ -455,34 +478,32 @@ fn missing_plugin_names_the_executable_searched_for() {
 #[test]
 fn plugin_on_the_search_path_is_found_and_given_the_key_resource_id() {
     let plugins = Plugins::new();
-    plugins.script(
-        "sigstore-kms-found",
-        &format!(
-            "printf '%s' \"$2\" > '{}'; {}",
-            plugins.path("args").display(),
-            answer(SIGN_OK)
-        ),
-    );
+    let exe = plugins.install("sigstore-kms-found");
+    let steps = Steps::new().record(plugins.dir.path()).reply(SIGN_OK);
     let client = Client::builder()
         .search_path(plugins.dir.path())
         .hash_func(HashFunc::SHA512)
-        .load("found://projects/p/keys/k")
+        .load(&format!("found://{}", steps.key_ref()))
         .unwrap();
-    assert_eq!(client.executable(), plugins.path("sigstore-kms-found"));
+    assert_eq!(client.executable(), exe);
     client.sign_message(&b"m"[..], &none()).unwrap();
-    let args = std::fs::read_to_string(plugins.path("args")).unwrap();
+    let args = std::fs::read_to_string(plugins.path("argv2")).unwrap();
     let args = PluginArgs::from_json(&args).unwrap();
-    assert_eq!(args.init_options.key_resource_id, "projects/p/keys/k");
+    assert_eq!(args.init_options.key_resource_id, steps.key_ref());
     assert_eq!(args.init_options.hash_func, HashFunc::SHA512);
 }
 
+/// What a plugin that records its arguments and stdin and answers `reply`
+/// takes as its key reference.
+fn recording_steps(plugins: &Plugins, reply: &str) -> Steps {
+    Steps::new()
+        .record(plugins.dir.path())
+        .read_stdin(Some(&plugins.path("stdin")))
+        .reply(reply)
+}
+
 fn recording_plugin(plugins: &Plugins, reply: &str) -> Client {
-    plugins.client(&format!(
-        "echo $# > '{dir}/argc'; printf '%s' \"$1\" > '{dir}/argv1'; printf '%s' \"$2\" > '{dir}/argv2'; \
-         cat > '{dir}/stdin'; {reply}",
-        dir = plugins.dir.path().display(),
-        reply = answer(reply)
-    ))
+    plugins.client(recording_steps(plugins, reply))
 }
 
 #[test]
@@ -496,7 +517,10 @@ fn argv_is_version_and_go_encoded_args_and_stdin_is_the_message() {
     assert_eq!(read("argc"), b"2\n");
     assert_eq!(read("argv1"), b"v1");
     let expected = PluginArgs::new(
-        InitOptions::new(KEY_REF, HashFunc::SHA256),
+        InitOptions::new(
+            recording_steps(&plugins, SIGN_OK).key_ref(),
+            HashFunc::SHA256,
+        ),
         MethodArgs::SignMessage(SignMessageArgs::new(
             RpcOptions::go_defaults(),
             MessageOptions::default(),
@@ -568,7 +592,7 @@ fn message_read_failure_fails_the_call_and_kills_the_plugin() {
         }
     }
     let plugins = Plugins::new();
-    let client = plugins.client(&format!("cat > /dev/null; {}", answer(SIGN_OK)));
+    let client = plugins.client(Steps::new().read_stdin(None).reply(SIGN_OK));
     match client.sign_message(Failing(100_000), &none()).unwrap_err() {
         Error::Message(error) => assert_eq!(error.to_string(), "disk on fire"),
         other => panic!("{other:?}"),
@@ -578,8 +602,12 @@ fn message_read_failure_fails_the_call_and_kills_the_plugin() {
 #[test]
 fn captured_stderr_keeps_only_the_tail() {
     let plugins = Plugins::new();
-    let client = plugins
-        .client("head -c 20000 /dev/zero | tr '\\0' 'x' >&2; echo ' the-end' >&2; echo garbage");
+    let client = plugins.client(
+        Steps::new()
+            .err_fill(20000, 'x')
+            .err(" the-end\n")
+            .out("garbage\n"),
+    );
     for call in CALLS {
         match sign(&client, call, &none()).unwrap_err() {
             Error::Execution {
@@ -604,7 +632,7 @@ fn clones_are_usable_from_many_threads_at_once() {
     >();
 
     let plugins = Plugins::new();
-    let client = plugins.client(&format!("cat > /dev/null; {}", answer(SIGN_OK)));
+    let client = plugins.client(Steps::new().read_stdin(None).reply(SIGN_OK));
     std::thread::scope(|scope| {
         for _ in 0..8 {
             let client = client.clone();
@@ -635,24 +663,21 @@ mod signer {
     /// A plugin that serves the test key and answers signMessage with a
     /// signature over MESSAGE it was given in advance.
     fn signing_plugin(plugins: &Plugins, signature: &[u8]) -> Client {
-        plugins.client(&format!(
-            r#"printf '%s' "$2" > '{dir}/argv2'
-case "$2" in
-  *'"methodName":"publicKey"'*) {pk} ;;
-  *'"methodName":"signMessage"'*) {sig} ;;
-  *) {err} ;;
-esac"#,
-            dir = plugins.dir.path().display(),
-            pk = answer(&format!(
-                r#"{{"publicKey":{{"publicKeyPEM":"{}"}}}}"#,
-                b64(p256_pem().as_bytes())
-            )),
-            sig = answer(&format!(
-                r#"{{"signMessage":{{"signature":"{}"}}}}"#,
-                b64(signature)
-            )),
-            err = answer(r#"{"errorMessage":"unexpected method"}"#),
-        ))
+        plugins.client(Steps::new().record(plugins.dir.path()).reply_by_method(&[
+            ("publicKey", &public_key_answer()),
+            (
+                "signMessage",
+                &format!(r#"{{"signMessage":{{"signature":"{}"}}}}"#, b64(signature)),
+            ),
+            ("*", r#"{"errorMessage":"unexpected method"}"#),
+        ]))
+    }
+
+    fn public_key_answer() -> String {
+        format!(
+            r#"{{"publicKey":{{"publicKeyPEM":"{}"}}}}"#,
+            b64(p256_pem().as_bytes())
+        )
     }
 
     #[test]
@@ -712,17 +737,10 @@ esac"#,
         assert!(source.to_string().contains("20-byte prehash"), "{source}");
 
         let plugins = Plugins::new();
-        let client = plugins.client(&format!(
-            r#"case "$2" in
-  *'"methodName":"publicKey"'*) {} ;;
-  *) {} ;;
-esac"#,
-            answer(&format!(
-                r#"{{"publicKey":{{"publicKeyPEM":"{}"}}}}"#,
-                b64(p256_pem().as_bytes())
-            )),
-            answer(r#"{"errorMessage":"HSM unplugged"}"#)
-        ));
+        let client = plugins.client(Steps::new().reply_by_method(&[
+            ("publicKey", &public_key_answer()),
+            ("*", r#"{"errorMessage":"HSM unplugged"}"#),
+        ]));
         let signer = PluginSigner::new(client).unwrap();
         let err = Signer::<Signature>::try_sign(&signer, MESSAGE).unwrap_err();
         let source = std::error::Error::source(&err).expect("a source");
@@ -739,7 +757,7 @@ esac"#,
         )
         .unwrap();
         let plugins = Plugins::new();
-        let client = plugins.client(&answer(&format!(
+        let client = plugins.client(Steps::new().reply(&format!(
             r#"{{"publicKey":{{"publicKeyPEM":"{}"}}}}"#,
             b64(&rsa)
         )));
@@ -761,7 +779,7 @@ esac"#,
         );
 
         let plugins = Plugins::new();
-        let client = plugins.client(&answer(r#"{"errorMessage":"no such key"}"#));
+        let client = plugins.client(Steps::new().reply(r#"{"errorMessage":"no such key"}"#));
         assert!(matches!(
             PluginSigner::new(client),
             Err(Error::Plugin { .. })
@@ -775,7 +793,9 @@ esac"#,
 #[test]
 fn a_deadline_past_the_year_9999_is_sent_as_the_last_second_of_9999() {
     let eight_thousand_years = Duration::from_secs(8000 * 366 * 24 * 3600);
-    let far = SystemTime::UNIX_EPOCH + Duration::from_secs(1 << 40);
+    // The year 19392: past 9999, and within Windows' SystemTime (which
+    // ends in the year 30828).
+    let far = SystemTime::UNIX_EPOCH + Duration::from_secs(1 << 39);
     let timeouts = [
         CallOptions::new().timeout(eight_thousand_years),
         CallOptions::new().timeout(Duration::MAX),
@@ -805,9 +825,8 @@ fn a_deadline_past_the_year_9999_is_sent_as_the_last_second_of_9999() {
             "{options:?}: {args}"
         );
     }
-    let exe = Plugins::new();
     let client = Client::builder()
         .default_timeout(Duration::MAX)
-        .with_executable(exe.script("sigstore-kms-ok", &answer(SIGN_OK)), KEY_REF);
+        .with_executable(common::fake_exe(), Steps::new().reply(SIGN_OK).key_ref());
     client.sign_message(&b"m"[..], &none()).unwrap();
 }

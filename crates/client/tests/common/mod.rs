@@ -1,17 +1,22 @@
-//! Throwaway plugins: shell scripts in a temporary directory.
+//! Throwaway plugins: the `sigstore-kms-fake` program of
+//! `test-plugins/fakes`, told what to do by its key reference, so that the
+//! same tests run on every OS.
 
 #![allow(dead_code)]
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use base64::Engine;
 use p256::pkcs8::{EncodePublicKey, LineEnding};
 use sigstore_kms_client::{Client, StderrMode};
+#[allow(unused_imports)]
+pub use sigstore_kms_test_fakes::{fake_exe, read_pid, read_pids, wait_gone, Steps};
 
 pub const KEY_REF: &str = "key-ref";
 
-/// A directory of scripts that lives as long as the test.
+pub const SIGN_OK: &str = r#"{"signMessage":{"signature":"MAY="}}"#;
+
+/// A directory for what the plugins write, which lives as long as the test.
 pub struct Plugins {
     pub dir: tempfile::TempDir,
 }
@@ -23,20 +28,29 @@ impl Plugins {
         }
     }
 
-    /// Writes an executable `#!/bin/sh` script named `name` with `body`.
+    /// A client of the fake taking `steps`, with stderr captured.
+    pub fn client(&self, steps: Steps) -> Client {
+        Client::builder()
+            .stderr(StderrMode::CAPTURE_TAIL)
+            .with_executable(fake_exe(), steps.key_ref())
+    }
+
+    /// A copy of the fake named `name` (plus `.exe` on Windows) in the
+    /// directory.
+    pub fn install(&self, name: &str) -> PathBuf {
+        sigstore_kms_test_fakes::install_fake(self.dir.path(), name)
+    }
+
+    /// Writes an executable `#!/bin/sh` script named `name` with `body`,
+    /// for the tests of what only Unix has (signals, sessions, process
+    /// groups).
+    #[cfg(unix)]
     pub fn script(&self, name: &str, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
         let path = self.dir.path().join(name);
         std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         path
-    }
-
-    /// A client for a script, with stderr captured.
-    pub fn client(&self, body: &str) -> Client {
-        let exe = self.script("sigstore-kms-test", body);
-        Client::builder()
-            .stderr(StderrMode::CAPTURE_TAIL)
-            .with_executable(exe, KEY_REF)
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -57,44 +71,4 @@ pub fn p256_pem() -> String {
         .verifying_key()
         .to_public_key_pem(LineEnding::LF)
         .unwrap()
-}
-
-/// Shell that prints `json` to stdout with no trailing newline.
-pub fn answer(json: &str) -> String {
-    format!("printf '%s' '{json}'")
-}
-
-/// Whether process `pid` is gone (or a zombie about to be reaped by init).
-pub fn process_gone(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
-    }
-}
-
-/// Waits up to 10 s for `pid` to be gone.
-pub fn wait_gone(pid: i32) -> bool {
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::time::Instant::now() < until {
-        if process_gone(pid) {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    false
-}
-
-/// Reads a pid a script wrote to `file`, waiting for it to appear.
-pub fn read_pid(file: &std::path::Path) -> i32 {
-    for _ in 0..500 {
-        if let Ok(text) = std::fs::read_to_string(file) {
-            if let Ok(pid) = text.trim().parse() {
-                return pid;
-            }
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    panic!("no pid in {}", file.display());
 }
