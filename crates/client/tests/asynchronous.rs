@@ -34,7 +34,7 @@ fn openssl_signing_plugin(plugins: &Plugins) -> AsyncClient {
         "key.pem",
     ]);
     openssl(&["pkey", "-in", "key.pem", "-pubout", "-out", "pub.pem"]);
-    AsyncClient::new(plugins.client(&format!(
+    AsyncClient::new(plugins.script_client(&format!(
         r#"cd '{}' || exit 1
 case "$2" in
   *'"methodName":"publicKey"'*)
@@ -99,7 +99,7 @@ async fn a_call_dropped_by_timeout_leaves_no_plugin_process() {
     let plugins = Plugins::new();
     let dir = plugins.dir.path().display().to_string();
     // The plugin starts a process of its own, then never answers.
-    let client = AsyncClient::new(plugins.client(&format!(
+    let client = AsyncClient::new(plugins.script_client(&format!(
         r#"sh -c 'while :; do sleep 1; done' '{dir}/grandchild' &
 touch '{dir}/started'
 while :; do sleep 1; done"#

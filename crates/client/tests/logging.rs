@@ -1,13 +1,11 @@
 //! The host logs each call at debug level (plugin, method, duration,
 //! outcome) and nothing a plugin or the caller handed it. One test binary
 //! of its own, as the logger is global.
-#![cfg(unix)]
-
 mod common;
 
 use std::sync::Mutex;
 
-use common::{answer, Plugins};
+use common::{fake_exe, Plugins, Steps};
 use sigstore_kms_client::{CallOptions, HashFunc};
 
 static RECORDS: Mutex<Vec<(log::Level, String)>> = Mutex::new(Vec::new());
@@ -36,15 +34,13 @@ fn each_call_is_one_debug_event_without_secrets() {
     log::set_logger(&Recorder).unwrap();
     log::set_max_level(log::LevelFilter::Debug);
     let plugins = Plugins::new();
-    let client = plugins.client(&format!(
-        r#"echo 'stderr-secret' >&2
-case "$2" in
-  *'"methodName":"defaultAlgorithm"'*) {} ;;
-  *) {} ;;
-esac"#,
-        answer(r#"{"defaultAlgorithm":{"defaultAlgorithm":"ecdsa-p256-sha256"}}"#),
-        answer(r#"{"errorMessage":"answer-secret"}"#)
-    ));
+    let client = plugins.client(Steps::new().err("stderr-secret").reply_by_method(&[
+        (
+            "defaultAlgorithm",
+            r#"{"defaultAlgorithm":{"defaultAlgorithm":"ecdsa-p256-sha256"}}"#,
+        ),
+        ("*", r#"{"errorMessage":"answer-secret"}"#),
+    ]));
     client.default_algorithm(&CallOptions::new()).unwrap();
     let options = CallOptions::new().digest(b"digest-secret-0123456789abcdefgh".to_vec());
     client
@@ -52,7 +48,7 @@ esac"#,
         .unwrap_err();
 
     let records = RECORDS.lock().unwrap().clone();
-    let exe = plugins.path("sigstore-kms-test").display().to_string();
+    let exe = fake_exe().display().to_string();
     assert_eq!(records.len(), 2, "{records:?}");
     let (level, first) = &records[0];
     assert_eq!(*level, log::Level::Debug);

@@ -37,7 +37,7 @@ fn openssl_plugin(plugins: &Plugins, genpkey: &[&str]) -> Client {
         dir,
         &["pkey", "-in", "key.pem", "-pubout", "-out", "pub.pem"],
     );
-    plugins.client(&format!(
+    plugins.script_client(&format!(
         r#"cd '{dir}' || exit 1
 case "$2" in
   *'"methodName":"publicKey"'*)

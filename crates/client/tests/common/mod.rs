@@ -53,6 +53,16 @@ impl Plugins {
         path
     }
 
+    /// A client of a `#!/bin/sh` script plugin with `body`, stderr
+    /// captured: for plugins that run other Unix tools (openssl, base64).
+    #[cfg(unix)]
+    pub fn script_client(&self, body: &str) -> Client {
+        let exe = self.script("sigstore-kms-test", body);
+        Client::builder()
+            .stderr(StderrMode::CAPTURE_TAIL)
+            .with_executable(exe, KEY_REF)
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
