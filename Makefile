@@ -67,6 +67,13 @@ test-windows:
 e2e-cosign:
 	bash interop/e2e-cosign.sh
 
+.PHONY: example-sigstore
+## example-sigstore: sigstore-rs (0.15) signs a cosign signature layer
+## through plugin keys and verifies with its own key type: P-256 in
+## localkms, P-384 in sigstore-kms-hsm over SoftHSM2 (examples/sigstore-rs)
+example-sigstore:
+	bash examples/sigstore-rs/run.sh
+
 .PHONY: stress
 ## stress: concurrency and soak against localkms in a release build: 32
 ## concurrent createKey, 64 signing threads, 5,000 sequential calls, 100 MiB
