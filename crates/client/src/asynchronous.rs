@@ -279,7 +279,9 @@ enum GroupLeft {
 enum Stop {
     Overflow,
     StdoutFailed(io::Error),
-    MessageFailed(io::Error),
+    /// The message could not be read; the plugin's stdin is kept open
+    /// until the plugin is killed.
+    MessageFailed(io::Error, Option<tokio::process::ChildStdin>),
 }
 
 impl Running {
@@ -324,8 +326,8 @@ impl Running {
                 tokio::select! {
                     result = &mut feed, if !fed => {
                         fed = true;
-                        if let Err(error) = result {
-                            break Err(Stop::MessageFailed(error));
+                        if let Err((error, stdin)) = result {
+                            break Err(Stop::MessageFailed(error, stdin));
                         }
                     }
                     result = &mut read_out, if !out_closed => {
@@ -364,7 +366,13 @@ impl Running {
             }
             Err(Stop::Overflow) => self.stop(Outcome::StdoutOverflow).await,
             Err(Stop::StdoutFailed(error)) => self.stop(Outcome::StdoutFailed(error)).await,
-            Err(Stop::MessageFailed(error)) => self.stop(Outcome::MessageFailed(error)).await,
+            Err(Stop::MessageFailed(error, stdin)) => {
+                // Closing stdin first would show the plugin an end of
+                // message, and it could sign what it read so far.
+                let supervised = self.stop(Outcome::MessageFailed(error)).await;
+                drop(stdin);
+                supervised
+            }
         }
     }
 
@@ -399,11 +407,13 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 
 /// Streams `message` into stdin, then closes it. A plugin that stops
 /// reading ends the stream quietly, as with the blocking client; a message
-/// that cannot be read fails the call.
+/// that cannot be read fails the call, and stdin comes back with the error,
+/// still open, so that the plugin is killed before it could take a
+/// truncated message for the whole.
 async fn feed<R: AsyncRead + Unpin>(
     stdin: Option<tokio::process::ChildStdin>,
     message: Option<R>,
-) -> io::Result<()> {
+) -> Result<(), (io::Error, Option<tokio::process::ChildStdin>)> {
     let (Some(mut stdin), Some(mut message)) = (stdin, message) else {
         return Ok(());
     };
@@ -413,7 +423,7 @@ async fn feed<R: AsyncRead + Unpin>(
             Ok(0) => return Ok(()),
             Ok(read) => read,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(error),
+            Err(error) => return Err((error, Some(stdin))),
         };
         if stdin.write_all(&chunk[..read]).await.is_err() {
             return Ok(());

@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::future::Future;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -119,4 +120,78 @@ while :; do sleep 1; done"#
         }
     }
     panic!("the plugin never started within 50 ms");
+}
+
+/// A message that yields `part`, then, once `ready` exists, fails.
+struct FailingMessage {
+    part: Option<&'static [u8]>,
+    ready: std::path::PathBuf,
+    wait: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl tokio::io::AsyncRead for FailingMessage {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if let Some(part) = self.part.take() {
+            buf.put_slice(part);
+            return std::task::Poll::Ready(Ok(()));
+        }
+        while !self.ready.exists() {
+            let wait = self
+                .wait
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::from_millis(10))));
+            std::task::ready!(wait.as_mut().poll(cx));
+            self.wait = None;
+        }
+        std::task::Poll::Ready(Err(std::io::Error::other("the message source broke")))
+    }
+}
+
+#[tokio::test]
+async fn a_message_that_fails_to_read_never_reaches_the_plugin_as_a_whole() {
+    let plugins = Plugins::new();
+    let dir = plugins.dir.path().display().to_string();
+    // The reader of the message runs in a session of its own, so that it
+    // outlives the plugin and tells whether the plugin was still alive
+    // (a zombie not yet reaped counts), able to sign, when its stdin ended.
+    // The shell's own `read` notices the end soonest.
+    let client = AsyncClient::new(plugins.script_client(&format!(
+        r#"plugin=$$
+exec 3<&0
+setsid sh -c 'touch "$1/reading"
+while IFS= read -r line; do :; done
+if kill -0 "$2" 2>/dev/null; then touch "$1/signed"; fi
+touch "$1/done"' sh '{dir}' "$plugin" <&3 >/dev/null 2>&1 &
+while :; do sleep 1; done"#
+    )));
+    let options = CallOptions::new().timeout(Duration::from_secs(60));
+    // Whether the plugin is seen alive at the end of its stdin is a race
+    // when stdin closes first; a few rounds make it show.
+    for _ in 0..10 {
+        for file in ["reading", "signed", "done"] {
+            let _ = std::fs::remove_file(plugins.path(file));
+        }
+        let message = FailingMessage {
+            part: Some(b"the first half of a message"),
+            ready: plugins.path("reading"),
+            wait: None,
+        };
+        let signed = client.sign_message(message, &options).await;
+        let error = signed.unwrap_err().to_string();
+        assert!(error.contains("the message source broke"), "{error}");
+        for _ in 0..600 {
+            if plugins.path("done").exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(plugins.path("done").exists(), "the reader never ended");
+        assert!(
+            !plugins.path("signed").exists(),
+            "the plugin saw the end of a truncated message while alive"
+        );
+    }
 }
