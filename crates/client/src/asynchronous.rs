@@ -317,11 +317,13 @@ impl Running {
             let mut read_err = pin!(read_tail(stderr, tail.as_mut(), tail_limit.unwrap_or(0)));
             let mut exit = pin!(self.child.wait());
             let (mut fed, mut out_closed, mut err_closed) = (false, false, false);
-            let mut status = None;
-            let mut grace = None;
+            // The plugin's exit status, and when its exit grace ends.
+            let mut exited = None;
             loop {
-                if status.is_some() && out_closed && err_closed {
-                    break Ok(GroupLeft::Empty);
+                if out_closed && err_closed {
+                    if let Some((status, _)) = exited.take() {
+                        break Ok((GroupLeft::Empty, status));
+                    }
                 }
                 tokio::select! {
                     result = &mut feed, if !fed => {
@@ -339,27 +341,29 @@ impl Running {
                         }
                     }
                     () = &mut read_err, if !err_closed => err_closed = true,
-                    result = &mut exit, if status.is_none() => {
-                        grace = Some(tokio::time::Instant::now() + settings.exit_grace);
-                        status = Some(result);
+                    result = &mut exit, if exited.is_none() => {
+                        exited = Some((result, tokio::time::Instant::now() + settings.exit_grace));
                     }
-                    () = sleep_until(grace), if grace.is_some() => break Ok(GroupLeft::HoldingPipes),
+                    () = sleep_until(exited.as_ref().map(|(_, grace)| *grace)), if exited.is_some() => {
+                        if let Some((status, _)) = exited.take() {
+                            break Ok((GroupLeft::HoldingPipes, status));
+                        }
+                    }
                 }
             }
         };
         self.stdout = output;
         self.stderr = tail;
         match ended {
-            Ok(left) => {
+            Ok((left, status)) => {
                 // The plugin is reaped: its pid names a group only while
                 // something it started still runs, holding its pipes.
                 let group = self.group.take();
                 if let GroupLeft::HoldingPipes = left {
                     kill_group(group);
                 }
-                let outcome = match self.child.try_wait() {
-                    Ok(Some(status)) => Outcome::Finished(status),
-                    Ok(None) => return self.stop(Outcome::DeadlineExceeded).await,
+                let outcome = match status {
+                    Ok(status) => Outcome::Finished(status),
                     Err(error) => Outcome::WaitFailed(error),
                 };
                 self.supervised(outcome)
