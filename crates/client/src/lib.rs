@@ -96,7 +96,10 @@ pub use escape::Escaped;
 pub use options::{CallOptions, StderrMode};
 pub use process::end_plugins;
 pub use public_key::{KeyAlgorithm, KeyError, PublicKey};
-pub use signer::{KeyType, MalformedSignatureError, PluginSigner, PrehashLengthError, RsaPkcs1v15};
+pub use signer::{
+    KeyType, MalformedSignatureError, PluginSigner, PrehashLengthError, RsaPkcs1v15,
+    SignatureMismatchError,
+};
 
 pub use sigstore_kms_protocol::{HashFunc, MethodName};
 

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
+use signature::hazmat::PrehashVerifier;
 use sigstore_kms_protocol::HashFunc;
 
 use crate::{CallOptions, Client, Error, KeyError, PublicKey};
@@ -80,23 +81,33 @@ impl<K: KeyType> PluginSigner<K> {
     }
 
     /// The plugin's signature over `digest`, computed with `hash_func`, as
-    /// `decode` reads it; one it cannot read is a [`MalformedSignatureError`].
+    /// `decode` reads it; one it cannot read is a [`MalformedSignatureError`],
+    /// one that does not verify under the key fetched at construction a
+    /// [`SignatureMismatchError`]: a signer never hands out a signature its
+    /// own verifying key rejects.
     fn sign_digest<S>(
         &self,
         digest: &[u8],
         hash_func: HashFunc,
         decode: impl FnOnce(&[u8]) -> Result<S, signature::Error>,
-    ) -> Result<S, signature::Error> {
-        let signature = self
+    ) -> Result<S, signature::Error>
+    where
+        K::VerifyingKey: PrehashVerifier<S>,
+    {
+        let answer = self
             .client
             .sign_digest(digest, hash_func, &self.options)
             .map_err(signature::Error::from_source)?;
-        decode(&signature).map_err(|_| {
+        let signature = decode(&answer).map_err(|_| {
             signature::Error::from_source(MalformedSignatureError {
                 expected: K::SIGNATURE,
-                length: signature.len(),
+                length: answer.len(),
             })
-        })
+        })?;
+        self.verifying_key
+            .verify_prehash(digest, &signature)
+            .map_err(|cause| signature::Error::from_source(SignatureMismatchError { cause }))?;
+        Ok(signature)
     }
 }
 
@@ -175,6 +186,20 @@ pub struct MalformedSignatureError {
     pub expected: &'static str,
     /// The length of what the plugin sent.
     pub length: usize,
+}
+
+/// The plugin answered with a signature that does not verify under the
+/// public key it published (a key that changed, or a plugin that signed with
+/// another key): the source of the [`signature::Error`] in that case.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the plugin's signature does not verify under the public key it published: \
+     check that the key reference names the key the plugin signs with"
+)]
+pub struct SignatureMismatchError {
+    /// Why verification failed.
+    #[source]
+    pub cause: signature::Error,
 }
 
 mod sealed {

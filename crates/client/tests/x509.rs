@@ -15,6 +15,7 @@ use common::Plugins;
 use signature::{Keypair, Signer};
 use sigstore_kms_client::{
     Client, Error, KeyAlgorithm, KeyError, KeyType, PluginSigner, RsaPkcs1v15,
+    SignatureMismatchError,
 };
 use spki::{DynSignatureAlgorithmIdentifier, EncodePublicKey, SubjectPublicKeyInfo};
 use x509_cert::builder::{profile, Builder, CertificateBuilder, RequestBuilder};
@@ -211,4 +212,62 @@ fn a_signer_of_another_key_type_names_the_key_found_and_the_one_asked_for() {
         err.to_string(),
         "the key is RSA 2048, not the ECDSA P-384 key asked for"
     );
+}
+
+/// The [`SignatureMismatchError`] behind a signer's error, if that is what
+/// it is.
+fn mismatch(err: &signature::Error) -> Option<&SignatureMismatchError> {
+    std::error::Error::source(err)?.downcast_ref::<SignatureMismatchError>()
+}
+
+#[test]
+fn a_signature_from_another_key_than_the_published_one_is_refused() {
+    let plugins = Plugins::new();
+    let client = openssl_plugin(
+        &plugins,
+        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    );
+    let signer = PluginSigner::<p256::NistP256>::new(client).unwrap();
+    let signature: p256::ecdsa::DerSignature = signer.try_sign(b"hello").unwrap();
+    signature::Verifier::verify(&signer.verifying_key(), b"hello", &signature).unwrap();
+
+    // The plugin now signs with another key than the one it published.
+    let dir = plugins.dir.path();
+    openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "key.pem",
+        ],
+    );
+    let err = Signer::<p256::ecdsa::DerSignature>::try_sign(&signer, b"hello").unwrap_err();
+    let cause = mismatch(&err).unwrap_or_else(|| panic!("{err:?}"));
+    assert!(
+        cause
+            .to_string()
+            .contains("does not verify under the public key it published"),
+        "{cause}"
+    );
+}
+
+#[test]
+fn a_one_byte_answer_for_an_rsa_key_is_no_signature() {
+    let plugins = Plugins::new();
+    let client = openssl_plugin(
+        &plugins,
+        &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+    );
+    let signer = PluginSigner::<RsaPkcs1v15<sha2::Sha256>>::new(client).unwrap();
+    // From now on the plugin answers every signature with one byte.
+    plugins.script(
+        "sigstore-kms-test",
+        r#"printf '{"signMessage":{"signature":"AQ=="}}'"#,
+    );
+    let err = signer.try_sign(b"hello").unwrap_err();
+    assert!(mismatch(&err).is_some(), "{err:?}");
 }
