@@ -110,15 +110,16 @@ pub fn sign_blob(
         // the one signed: the bundle cannot describe other bytes.
         Some(bundle_path) => {
             let public = client.public_key(&CallOptions::new())?;
-            let digest =
-                algorithm
-                    .hash(message.into_reader())
-                    .map_err(|source| CliError::Input {
-                        what: "blob",
-                        path: blob.to_owned(),
-                        source,
-                    })?;
-            let options = CallOptions::new().hash_func(algorithm.hash_func());
+            // Hashing a piped blob waits for its writer: the call's
+            // deadline covers that wait, as it covers streaming.
+            let (options, deadline) = streaming_call(algorithm, timeout);
+            let digest = algorithm
+                .hash(message.into_message(deadline)?)
+                .map_err(|source| CliError::Input {
+                    what: "blob",
+                    path: blob.to_owned(),
+                    source,
+                })?;
             let signature = client.sign_digest(&digest, algorithm.hash_func(), &options)?;
             let bundle = Bundle::new(algorithm, digest, signature.clone(), public.to_der());
             write_atomically(bundle_path, &bundle.to_json(), true)?;

@@ -554,11 +554,25 @@ fn stdin_that_never_ends_does_not_hold_sign_blob_past_its_timeout() {
         .reply(&public_key_answer());
     let key = format!("test://{}", steps.key_ref());
     let path = std::env::join_paths([plugins.path().to_owned(), plugin_dir()]).unwrap();
-    for command in ["sign-blob", "verify-blob"] {
-        let mut args = vec![command, "--key", &key, "--timeout", "2s", "-"];
-        if command == "verify-blob" {
-            args.splice(3..3, ["--signature", "MAY="]);
-        }
+    // A bundle records the digest, so `--bundle` hashes the blob before it
+    // calls the plugin: that wait is bounded by the deadline too.
+    let cases = [
+        ("sign-blob", &[][..], "deadline exceeded"),
+        (
+            "verify-blob",
+            &["--signature", "MAY="][..],
+            "deadline exceeded",
+        ),
+        (
+            "sign-blob",
+            &["--bundle", "b.json"][..],
+            "the input did not end before the deadline",
+        ),
+    ];
+    for (command, extra, expected) in cases {
+        let mut args = vec![command, "--key", &key];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--timeout", "2s", "-"]);
         let mut child = Command::new(cli())
             .args(&args)
             .current_dir(ws.dir.path())
@@ -578,9 +592,10 @@ fn stdin_that_never_ends_does_not_hold_sign_blob_past_its_timeout() {
         let start = Instant::now();
         let out = child.wait_with_output().unwrap();
         let elapsed = start.elapsed();
-        assert!(elapsed < Duration::from_secs(10), "{command}: {elapsed:?}");
-        assert_exit(&out, 1, "deadline exceeded");
+        assert!(elapsed < Duration::from_secs(10), "{args:?}: {elapsed:?}");
+        assert_exit(&out, 1, expected);
     }
+    assert!(!ws.dir.path().join("b.json").exists());
 }
 
 /// The answer to publicKey of a plugin holding a P-256 key.
