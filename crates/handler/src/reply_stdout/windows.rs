@@ -7,9 +7,7 @@ use std::fs::File;
 use std::io;
 use std::os::windows::io::{FromRawHandle as _, OwnedHandle};
 
-use windows_sys::Win32::Foundation::{
-    DuplicateHandle, DUPLICATE_CLOSE_SOURCE, DUPLICATE_SAME_ACCESS, HANDLE,
-};
+use windows_sys::Win32::Foundation::{CloseHandle, DuplicateHandle, DUPLICATE_SAME_ACCESS, HANDLE};
 use windows_sys::Win32::System::Console::{
     GetStdHandle, SetStdHandle, STD_ERROR_HANDLE, STD_OUTPUT_HANDLE,
 };
@@ -21,9 +19,9 @@ pub(super) fn take() -> io::Result<File> {
     // SAFETY: as above.
     let stderr = unsafe { GetStdHandle(STD_ERROR_HANDLE) };
     let mut saved: HANDLE = std::ptr::null_mut();
-    // SAFETY: `saved` is a valid place for the new handle. Closing the
-    // source leaves the duplicate, which is not inheritable, the only
-    // handle to the real stdout: a child process cannot hold it open.
+    // SAFETY: `saved` is a valid place for the new handle. The source stays
+    // open: stdout may be the very handle stderr is (`2>&1`), which must
+    // stay usable.
     let duplicated = unsafe {
         DuplicateHandle(
             GetCurrentProcess(),
@@ -32,7 +30,7 @@ pub(super) fn take() -> io::Result<File> {
             &mut saved,
             0,
             0,
-            DUPLICATE_SAME_ACCESS | DUPLICATE_CLOSE_SOURCE,
+            DUPLICATE_SAME_ACCESS,
         )
     };
     if duplicated == 0 {
@@ -45,6 +43,17 @@ pub(super) fn take() -> io::Result<File> {
     // standard error handle, which stays open.
     if unsafe { SetStdHandle(STD_OUTPUT_HANDLE, stderr) } == 0 {
         return Err(io::Error::last_os_error());
+    }
+    // The duplicate, which is not inheritable, is now the only handle to
+    // the real stdout, so that a child process cannot hold it open; unless
+    // stdout is stderr, which stays open as the standard handles' own.
+    if stdout != stderr {
+        // SAFETY: `stdout` was the standard output handle, which no
+        // standard handle names any more and nothing else in this
+        // process owns.
+        if unsafe { CloseHandle(stdout) } == 0 {
+            return Err(io::Error::last_os_error());
+        }
     }
     Ok(saved)
 }
