@@ -17,7 +17,7 @@ use p256::pkcs8::DecodePrivateKey;
 use sigstore_kms_handler::{public_key_pem, run, CallOptions, Error, Plugin};
 use sigstore_kms_protocol::{HashFunc, InitOptions};
 
-const ALGORITHM: &str = "ecdsa-p256-sha256";
+const ALGORITHM: &str = sigstore_kms_protocol::algorithm::ECDSA_P256_SHA256;
 
 struct EnvKey(SigningKey);
 
