@@ -27,6 +27,18 @@ const CHUNK: usize = 64 * 1024;
 /// behaves as the [`Client`] method of the same name; messages are any
 /// [`AsyncRead`], streamed to the plugin as they are read.
 ///
+/// Unlike a [`Client`] call, an asynchronous call:
+/// - is not among the plugins [`end_plugins`](crate::end_plugins) ends: a
+///   host that is interrupted drops its pending calls (or lets the runtime
+///   drop them) instead, which kills their plugins;
+/// - is not lent the terminal: on Unix the plugin runs in a background
+///   process group, so a plugin that prompts on `/dev/tty` is stopped until
+///   the call's deadline, and the terminal's Ctrl-C reaches the host, not
+///   the plugin. Make calls to plugins that prompt with the blocking
+///   [`Client`];
+/// - on Windows, does not run the plugin in a Job Object: dropping the call
+///   or its deadline kills the plugin, but not the processes it started.
+///
 /// ```no_run
 /// # async fn sign() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::time::Duration;
