@@ -222,29 +222,16 @@ fn mismatch(err: &signature::Error) -> Option<&SignatureMismatchError> {
 
 #[test]
 fn a_signature_from_another_key_than_the_published_one_is_refused() {
+    let curve = ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"];
     let plugins = Plugins::new();
-    let client = openssl_plugin(
-        &plugins,
-        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
-    );
+    let client = openssl_plugin(&plugins, &curve);
     let signer = PluginSigner::<p256::NistP256>::new(client).unwrap();
     let signature: p256::ecdsa::DerSignature = signer.try_sign(b"hello").unwrap();
     signature::Verifier::verify(&signer.verifying_key(), b"hello", &signature).unwrap();
 
     // The plugin now signs with another key than the one it published.
     let dir = plugins.dir.path();
-    openssl(
-        dir,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "key.pem",
-        ],
-    );
+    openssl(dir, &[&["genpkey", "-out", "key.pem"][..], &curve].concat());
     let err = Signer::<p256::ecdsa::DerSignature>::try_sign(&signer, b"hello").unwrap_err();
     let cause = mismatch(&err).unwrap_or_else(|| panic!("{err:?}"));
     assert!(
