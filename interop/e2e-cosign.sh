@@ -352,6 +352,10 @@ hsm_agent_section() (
     eval "$(SIGSTORE_KMS_HSM_MODULE="$module" SIGSTORE_KMS_HSM_PIN=123456 \
         sigstore-kms-hsm agent --token e2e-agent --log "$log")"
     socket="${SIGSTORE_KMS_HSM_AGENT:-}"
+    # Whatever fails below, the agent in the background stops with the
+    # subshell; after the --stop checked below, this finds none and is quiet.
+    # shellcheck disable=SC2064 # the socket is known now
+    trap "sigstore-kms-hsm agent --stop --socket '$socket' >/dev/null 2>&1 || true" EXIT
     [[ -S "$socket" ]] || die "sigstore-kms-hsm agent printed no socket"
     # Without these the plugin cannot log in by itself: every call below
     # must go through the agent.
