@@ -4,6 +4,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, BufReader, Read as _};
+use std::os::unix::fs::FileTypeExt as _;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -207,11 +208,15 @@ fn socket_path(options: &Options) -> Result<(PathBuf, Option<PathBuf>), AgentErr
             socket: socket.clone(),
             source,
         })?;
-        if socket.exists() {
+        if let Ok(meta) = std::fs::symlink_metadata(socket) {
+            // Only a socket can be left behind by an agent that was killed:
+            // anything else at the path is the user's, and stays.
+            if !meta.file_type().is_socket() {
+                return Err(AgentError::NotASocket(socket.clone()));
+            }
             if UnixStream::connect(socket).is_ok() {
                 return Err(AgentError::Running(socket.clone()));
             }
-            // A socket left behind by an agent that was killed.
             let _ = std::fs::remove_file(socket);
         }
         return Ok((socket.clone(), None));
