@@ -203,6 +203,31 @@ fn a_file_at_the_socket_path_is_kept_and_the_agent_refuses_to_start() {
     );
 }
 
+#[test]
+fn a_socket_directory_reached_through_a_link_is_refused() {
+    // A link can be turned to another directory after the check.
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::set_permissions(&real, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let module = dir.path().join("module.so");
+    std::fs::write(&module, "").unwrap();
+    let out = Command::new(plugin())
+        .args(["agent", "--token", "none", "--socket"])
+        .arg(link.join("agent.sock"))
+        .env("SIGSTORE_KMS_HSM_MODULE", &module)
+        .env("SIGSTORE_KMS_HSM_PIN", support::USER_PIN)
+        .env_remove("SIGSTORE_KMS_HSM_AGENT")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the agent command runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the agent started: {stderr}");
+    assert_contains(&stderr, "must belong to you and be closed to others");
+}
+
 /// A message that never ends: 64 KiB every 20 ms until `stop`.
 struct EndlessMessage(Arc<AtomicBool>);
 

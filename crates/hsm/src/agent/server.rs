@@ -201,7 +201,7 @@ fn socket_path(options: &Options) -> Result<(PathBuf, Option<PathBuf>), AgentErr
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         };
-        if !unix::is_private_dir(dir).unwrap_or(false) {
+        if !unix::is_private_dir(dir) {
             return Err(AgentError::SharedDir(dir.to_owned()));
         }
         unix::check_socket_path(socket).map_err(|source| AgentError::Bind {
