@@ -171,9 +171,28 @@ fn no_agent_or_a_stale_socket_is_an_error_naming_the_variable() {
     assert_contains(&message, "stale socket");
 }
 
+/// The stderr of `agent --socket socket`, which must fail. No token is
+/// needed: the path is checked before the module (an empty file in `dir`,
+/// so that only loading it could fail) is loaded.
+fn refused_start(dir: &Path, socket: &Path) -> String {
+    let module = dir.join("module.so");
+    std::fs::write(&module, "").unwrap();
+    let out = Command::new(plugin())
+        .args(["agent", "--token", "none", "--socket"])
+        .arg(socket)
+        .env("SIGSTORE_KMS_HSM_MODULE", &module)
+        .env("SIGSTORE_KMS_HSM_PIN", support::USER_PIN)
+        .env_remove("SIGSTORE_KMS_HSM_AGENT")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the agent command runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "the agent started: {stderr}");
+    stderr
+}
+
 #[test]
 fn a_file_at_the_socket_path_is_kept_and_the_agent_refuses_to_start() {
-    // No token is needed: the path is checked before the module is loaded.
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(
         dir.path(),
@@ -182,21 +201,10 @@ fn a_file_at_the_socket_path_is_kept_and_the_agent_refuses_to_start() {
     .unwrap();
     let path = dir.path().join("agent.sock");
     std::fs::write(&path, "the user's notes\n").unwrap();
-    // A module file that exists, so that only loading it could fail.
-    let module = dir.path().join("module.so");
-    std::fs::write(&module, "").unwrap();
-    let out = Command::new(plugin())
-        .args(["agent", "--token", "none", "--socket"])
-        .arg(&path)
-        .env("SIGSTORE_KMS_HSM_MODULE", &module)
-        .env("SIGSTORE_KMS_HSM_PIN", support::USER_PIN)
-        .env_remove("SIGSTORE_KMS_HSM_AGENT")
-        .stdin(Stdio::null())
-        .output()
-        .expect("the agent command runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "the agent started: {stderr}");
-    assert_contains(&stderr, "exists and is not a socket");
+    assert_contains(
+        &refused_start(dir.path(), &path),
+        "exists and is not a socket",
+    );
     assert_eq!(
         std::fs::read_to_string(&path).expect("the file is still there"),
         "the user's notes\n"
@@ -212,20 +220,10 @@ fn a_socket_directory_reached_through_a_link_is_refused() {
     std::fs::set_permissions(&real, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let link = dir.path().join("link");
     std::os::unix::fs::symlink(&real, &link).unwrap();
-    let module = dir.path().join("module.so");
-    std::fs::write(&module, "").unwrap();
-    let out = Command::new(plugin())
-        .args(["agent", "--token", "none", "--socket"])
-        .arg(link.join("agent.sock"))
-        .env("SIGSTORE_KMS_HSM_MODULE", &module)
-        .env("SIGSTORE_KMS_HSM_PIN", support::USER_PIN)
-        .env_remove("SIGSTORE_KMS_HSM_AGENT")
-        .stdin(Stdio::null())
-        .output()
-        .expect("the agent command runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "the agent started: {stderr}");
-    assert_contains(&stderr, "must belong to you and be closed to others");
+    assert_contains(
+        &refused_start(dir.path(), &link.join("agent.sock")),
+        "must belong to you and be closed to others",
+    );
 }
 
 /// A message that never ends: 64 KiB every 20 ms until `stop`.
