@@ -339,7 +339,9 @@ cosign_hsm_agent() {
 # through it, the agent's log checked, and --stop removing the socket. Runs
 # in a subshell: its variables stay there.
 hsm_agent_section() (
-    local module agent_dir log socket lines
+    local module agent_dir log socket lines pin
+    # Not a number, so that no pid or timing in the log can look like it.
+    pin=pin-e2e-Vr4q
     module="$(softhsm_module)"
     step "sigstore-kms-hsm agent: build; a SoftHSM2 token of its own; the agent in the background"
     (cd "$repo_root" && "$cargo" build --locked -p sigstore-kms-hsm)
@@ -347,11 +349,15 @@ hsm_agent_section() (
     mkdir -p "$agent_dir/tokens"
     printf 'directories.tokendir = %s\nobjectstore.backend = file\n' "$agent_dir/tokens" >"$agent_dir/softhsm2.conf"
     export SOFTHSM2_CONF="$agent_dir/softhsm2.conf"
-    softhsm2-util --init-token --free --label e2e-agent --pin 123456 --so-pin 12345678 >/dev/null
+    softhsm2-util --init-token --free --label e2e-agent --pin "$pin" --so-pin 12345678 >/dev/null
     log="$agent_dir/agent.log"
-    eval "$(SIGSTORE_KMS_HSM_MODULE="$module" SIGSTORE_KMS_HSM_PIN=123456 \
+    eval "$(SIGSTORE_KMS_HSM_MODULE="$module" SIGSTORE_KMS_HSM_PIN="$pin" \
         sigstore-kms-hsm agent --token e2e-agent --log "$log")"
     socket="${SIGSTORE_KMS_HSM_AGENT:-}"
+    # Whatever fails below, the agent in the background stops with the
+    # subshell; after the --stop checked below, this finds none and is quiet.
+    # shellcheck disable=SC2064 # the socket is known now
+    trap "sigstore-kms-hsm agent --stop --socket '$socket' >/dev/null 2>&1 || true" EXIT
     [[ -S "$socket" ]] || die "sigstore-kms-hsm agent printed no socket"
     # Without these the plugin cannot log in by itself: every call below
     # must go through the agent.
@@ -361,7 +367,7 @@ hsm_agent_section() (
     cosign_hsm_agent "$cosign_v2" "$COSIGN_V2_VERSION" --tlog-upload=false
     lines="$(grep -c 'signMessage token=e2e-agent object="cosign-.*": ok' "$log" || true)"
     [[ "$lines" -ge 2 ]] || die "the agent's log shows $lines signatures, not 2: $(cat "$log")"
-    ! grep -q 123456 "$log" || die "the agent's log shows the PIN"
+    ! grep -qF -- "$pin" "$log" || die "the agent's log shows the PIN"
     step "sigstore-kms-hsm agent --stop"
     eval "$(sigstore-kms-hsm agent --stop)"
     [[ ! -e "$socket" ]] || die "the stopped agent left its socket $socket"

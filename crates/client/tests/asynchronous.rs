@@ -6,7 +6,6 @@
 mod common;
 
 use std::future::Future;
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -77,7 +76,8 @@ async fn a_hundred_concurrent_signatures_over_streamed_messages_verify() {
 }
 
 /// Processes whose command line names `marker`, zombies excluded (their
-/// command line is empty).
+/// command line is empty). Read from Linux's `/proc`.
+#[cfg(target_os = "linux")]
 fn processes_naming(marker: &str) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -105,7 +105,7 @@ async fn a_call_dropped_by_timeout_leaves_no_plugin_process() {
 touch '{dir}/started'
 while :; do sleep 1; done"#
     )));
-    let started = Path::new(&dir).join("started");
+    let started = std::path::Path::new(&dir).join("started");
     // Under load the plugin may not even start within 50 ms; such a round
     // proves nothing, so try again.
     let options = CallOptions::new();

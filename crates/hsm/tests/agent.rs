@@ -171,6 +171,61 @@ fn no_agent_or_a_stale_socket_is_an_error_naming_the_variable() {
     assert_contains(&message, "stale socket");
 }
 
+/// The stderr of `agent --socket socket`, which must fail. No token is
+/// needed: the path is checked before the module (an empty file in `dir`,
+/// so that only loading it could fail) is loaded.
+fn refused_start(dir: &Path, socket: &Path) -> String {
+    let module = dir.join("module.so");
+    std::fs::write(&module, "").unwrap();
+    let out = Command::new(plugin())
+        .args(["agent", "--token", "none", "--socket"])
+        .arg(socket)
+        .env("SIGSTORE_KMS_HSM_MODULE", &module)
+        .env("SIGSTORE_KMS_HSM_PIN", support::USER_PIN)
+        .env_remove("SIGSTORE_KMS_HSM_AGENT")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the agent command runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "the agent started: {stderr}");
+    stderr
+}
+
+#[test]
+fn a_file_at_the_socket_path_is_kept_and_the_agent_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let path = dir.path().join("agent.sock");
+    std::fs::write(&path, "the user's notes\n").unwrap();
+    assert_contains(
+        &refused_start(dir.path(), &path),
+        "exists and is not a socket",
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("the file is still there"),
+        "the user's notes\n"
+    );
+}
+
+#[test]
+fn a_socket_directory_reached_through_a_link_is_refused() {
+    // A link can be turned to another directory after the check.
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::set_permissions(&real, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    assert_contains(
+        &refused_start(dir.path(), &link.join("agent.sock")),
+        "must belong to you and be closed to others",
+    );
+}
+
 /// A message that never ends: 64 KiB every 20 ms until `stop`.
 struct EndlessMessage(Arc<AtomicBool>);
 
@@ -496,7 +551,7 @@ fn other_users_are_refused() {
         65534,
     )
     .output() else {
-        eprintln!("SKIPPED: python3 is not installed");
+        skip_without_python();
         return;
     };
     let refusal = String::from_utf8_lossy(&out.stdout);
@@ -606,7 +661,7 @@ fn a_socket_of_another_user_gets_no_call() {
         65534,
     )
     .spawn() else {
-        eprintln!("SKIPPED: python3 is not installed");
+        skip_without_python();
         return;
     };
     let mut ready = [0u8; 6];
@@ -622,4 +677,15 @@ fn a_socket_of_another_user_gets_no_call() {
     let reply = error_reply(&out);
     assert_contains(&reply, "runs as uid 65534, not as you");
     assert_contains(&reply, "SIGSTORE_KMS_HSM_AGENT");
+}
+
+/// The uid tests' callers are python3 scripts: without python3 they skip,
+/// and fail where the environment promises everything
+/// (`SIGSTORE_KMS_REQUIRE_SOFTHSM=1`, as in CI).
+fn skip_without_python() {
+    assert!(
+        std::env::var("SIGSTORE_KMS_REQUIRE_SOFTHSM").map_or(true, |v| v != "1"),
+        "SIGSTORE_KMS_REQUIRE_SOFTHSM=1, but python3 is not installed: install it"
+    );
+    eprintln!("SKIPPED: python3 is not installed");
 }

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
@@ -49,6 +50,8 @@ pub struct Backend {
     /// Signalled whenever a call closes its session, for the calls that
     /// wait for one (see [`SESSION_WAIT`]).
     session_closed: (Mutex<()>, Condvar),
+    /// Set by [`Backend::close`]: no call loads the module again after it.
+    closed: AtomicBool,
 }
 
 struct Current {
@@ -97,6 +100,9 @@ pub enum ServeError {
         /// The call's token.
         asked: String,
     },
+    /// The agent is stopping: the module is finalized, or is about to be.
+    #[error("the agent is stopping: start it again, or unset SIGSTORE_KMS_HSM_AGENT")]
+    Stopping,
     /// The token has had as many sessions open as it allows for too long.
     #[error("no session of token {0:?} became free within {SESSION_WAIT:?}")]
     NoSession(String),
@@ -130,6 +136,7 @@ impl Backend {
                 generation: None,
             }),
             session_closed: (Mutex::new(()), Condvar::new()),
+            closed: AtomicBool::new(false),
         };
         let generation = backend.load()?;
         backend.write_current().generation = Some(generation);
@@ -177,6 +184,7 @@ impl Backend {
     /// Logs out and finalizes the module, waiting at most `grace` for the
     /// calls in progress.
     pub fn close(&self, grace: Duration) {
+        self.closed.store(true, Ordering::SeqCst);
         let started = Instant::now();
         loop {
             if let Ok(mut current) = self.current.try_write() {
@@ -226,6 +234,9 @@ impl Backend {
     /// `failed` was current.
     fn reinitialise(&self, failed: u64, cause: &str) -> Result<(), ServeError> {
         let mut current = self.write_current();
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(ServeError::Stopping);
+        }
         if current.number != failed && current.generation.is_some() {
             return Ok(());
         }
@@ -250,6 +261,9 @@ impl Backend {
         write: bool,
         work: &mut impl FnMut(&TokenSession<'_>) -> Result<T, Error>,
     ) -> Result<T, Error> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(ServeError::Stopping.into());
+        }
         let Some(generation) = &current.generation else {
             return Err(Lost("the PKCS#11 module is not loaded".to_owned()).into());
         };

@@ -18,6 +18,10 @@ use super::wire::{self, Kind, Request, CHUNK_SIZE};
 use super::{unix, AgentError, AGENT_VARIABLE};
 use crate::settings::{MODULE_ALLOWLIST_VARIABLE, MODULE_VARIABLE};
 
+/// How long a call without a deadline waits for the agent to go on: the
+/// agent's own limit on a silent caller.
+pub const NO_DEADLINE_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Why a call did not get the agent's answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ForwardError {
@@ -45,6 +49,12 @@ pub enum ForwardError {
          deadline"
     )]
     Deadline(PathBuf),
+    /// A call without a deadline heard nothing for [`NO_DEADLINE_TIMEOUT`].
+    #[error(
+        "the sigstore-kms-hsm agent at {0} ({AGENT_VARIABLE}) was silent for \
+         {NO_DEADLINE_TIMEOUT:?}: stop it (sigstore-kms-hsm agent --stop) and start it again"
+    )]
+    Silent(PathBuf),
     /// Reading or writing the socket failed.
     #[error(
         "talking to the sigstore-kms-hsm agent at {socket} ({AGENT_VARIABLE}) failed: {source}"
@@ -155,21 +165,27 @@ fn call(socket: &Path, argv: Vec<OsString>) -> Result<(bool, Vec<u8>), Answered>
             .into())
         }
     }
-    if let Some(deadline) = options.deadline {
-        let left = (deadline - OffsetDateTime::now_utc())
+    // Without a deadline, a wedged agent would hold the call forever: it
+    // may stay silent as long as it lets a caller stay silent.
+    let left = options.deadline.map_or(NO_DEADLINE_TIMEOUT, |deadline| {
+        (deadline - OffsetDateTime::now_utc())
             .try_into()
             .unwrap_or(Duration::ZERO)
-            .max(Duration::from_millis(1));
-        let io = |source| ForwardError::Io {
-            socket: socket.to_owned(),
-            source,
-        };
-        stream.set_read_timeout(Some(left)).map_err(io)?;
-        stream.set_write_timeout(Some(left)).map_err(io)?;
-    }
+            .max(Duration::from_millis(1))
+    });
+    let io = |source| ForwardError::Io {
+        socket: socket.to_owned(),
+        source,
+    };
+    stream.set_read_timeout(Some(left)).map_err(io)?;
+    stream.set_write_timeout(Some(left)).map_err(io)?;
+    let has_deadline = options.deadline.is_some();
     let failed = |source: io::Error| match source.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut if has_deadline => {
             ForwardError::Deadline(socket.to_owned())
+        }
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            ForwardError::Silent(socket.to_owned())
         }
         io::ErrorKind::UnexpectedEof
         | io::ErrorKind::BrokenPipe

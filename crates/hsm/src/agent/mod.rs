@@ -153,6 +153,9 @@ pub enum AgentError {
     /// An agent already listens on `--socket`.
     #[error("an agent already listens on {0}")]
     Running(PathBuf),
+    /// Something other than a socket is at `--socket`.
+    #[error("{0} exists and is not a socket: remove it, or choose another --socket path")]
+    NotASocket(PathBuf),
     /// The socket cannot be bound.
     #[error("cannot listen on {socket}: {source}")]
     Bind {

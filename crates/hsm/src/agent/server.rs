@@ -4,6 +4,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, BufReader, Read as _};
+use std::os::unix::fs::FileTypeExt as _;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -200,18 +201,22 @@ fn socket_path(options: &Options) -> Result<(PathBuf, Option<PathBuf>), AgentErr
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         };
-        if !unix::is_private_dir(dir).unwrap_or(false) {
+        if !unix::is_private_dir(dir) {
             return Err(AgentError::SharedDir(dir.to_owned()));
         }
         unix::check_socket_path(socket).map_err(|source| AgentError::Bind {
             socket: socket.clone(),
             source,
         })?;
-        if socket.exists() {
+        if let Ok(meta) = std::fs::symlink_metadata(socket) {
+            // Only a socket can be left behind by an agent that was killed:
+            // anything else at the path is the user's, and stays.
+            if !meta.file_type().is_socket() {
+                return Err(AgentError::NotASocket(socket.clone()));
+            }
             if UnixStream::connect(socket).is_ok() {
                 return Err(AgentError::Running(socket.clone()));
             }
-            // A socket left behind by an agent that was killed.
             let _ = std::fs::remove_file(socket);
         }
         return Ok((socket.clone(), None));

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
@@ -64,11 +64,10 @@ pub fn peer(stream: &UnixStream) -> io::Result<Peer> {
     Ok(Peer { uid, pid: None })
 }
 
-/// Whether `dir` is a directory only this user can enter: owned by the
-/// user, no access for group or others.
-pub fn is_private_dir(dir: &Path) -> io::Result<bool> {
-    let meta = std::fs::metadata(dir)?;
-    Ok(meta.is_dir() && meta.uid() == own_uid() && meta.mode() & 0o077 == 0)
+/// Whether `dir` is a directory (not a link) only this user can enter:
+/// the plugin's own rule for its private directories.
+pub fn is_private_dir(dir: &Path) -> bool {
+    crate::sys::check_private(dir).is_ok()
 }
 
 /// Creates a fresh directory, mode 0700, for the socket: in
@@ -77,7 +76,7 @@ pub fn is_private_dir(dir: &Path) -> io::Result<bool> {
 pub fn private_dir() -> io::Result<PathBuf> {
     let base = std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
-        .filter(|dir| dir.is_absolute() && is_private_dir(dir).unwrap_or(false))
+        .filter(|dir| dir.is_absolute() && is_private_dir(dir))
         .unwrap_or_else(std::env::temp_dir);
     let template = base.join("sigstore-kms-hsm-XXXXXX");
     let mut template = CString::new(template.into_os_string().into_vec())

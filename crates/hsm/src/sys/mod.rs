@@ -14,3 +14,7 @@ mod windows;
 use windows as platform;
 
 pub use platform::{exposed_mode, lock_exclusive, private_dir};
+/// Only the agent, which exists on Unix alone, checks a directory it did
+/// not make.
+#[cfg(unix)]
+pub use unix::check_private;

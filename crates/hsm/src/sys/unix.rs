@@ -31,6 +31,13 @@ pub fn private_dir(name: &str) -> io::Result<PathBuf> {
     Ok(dir)
 }
 
+/// Refuses `dir` unless it is a directory (not a link) that this user
+/// owns and only this user can enter.
+pub fn check_private(dir: &Path) -> io::Result<()> {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    check_private_for(dir, unsafe { libc::getuid() })
+}
+
 /// Creates `dir` with mode 0700 if it is missing, and refuses it unless it
 /// is a directory (not a link) that `uid` owns and only `uid` can enter:
 /// in a shared temporary directory, another user may have made it first.
@@ -40,6 +47,10 @@ fn ensure_private(dir: &Path, uid: libc::uid_t) -> io::Result<()> {
         Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
         Err(err) => return Err(err),
     }
+    check_private_for(dir, uid)
+}
+
+fn check_private_for(dir: &Path, uid: libc::uid_t) -> io::Result<()> {
     let metadata = fs::symlink_metadata(dir)?;
     let reason = if !metadata.is_dir() {
         "it is not a directory"

@@ -20,7 +20,8 @@ use sigstore_kms_client::{Client, HashFunc};
 
 pub mod agent;
 
-pub const USER_PIN: &str = "246810";
+/// Not a number, so that no pid or timing in a log can look like it.
+pub const USER_PIN: &str = "pin-Kq7-wZ";
 const SO_PIN: &str = "13579111";
 
 /// Where distributions install the SoftHSM2 module.
