@@ -45,6 +45,13 @@ pub fn build(target: &[&str], name: &str) -> Result<PathBuf, String> {
         .ok_or("no target directory above the test binary")?;
     let target_dir = profile_dir.parent().ok_or("no target directory")?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // A test cross-built for Windows and run under Wine sees the cargo of
+    // the Linux host, which cannot build for it: the executable must have
+    // been built with the test (`.ci/windows.sh` builds every target first).
+    #[cfg(windows)]
+    if Path::new(&cargo).extension().is_none_or(|e| e != "exe") {
+        return prebuilt(profile_dir, target, name);
+    }
     let mut command = Command::new(&cargo);
     command
         .arg("build")
@@ -76,4 +83,24 @@ pub fn build(target: &[&str], name: &str) -> Result<PathBuf, String> {
         .filter(|message| message["target"]["name"] == name)
         .find_map(|message| message["executable"].as_str().map(PathBuf::from))
         .ok_or_else(|| format!("`cargo build {what}` named no executable {name}"))
+}
+
+/// Where `cargo build` put the executable `name` of `target` beside this
+/// test binary, when it is there.
+#[cfg(windows)]
+fn prebuilt(profile_dir: &Path, target: &[&str], name: &str) -> Result<PathBuf, String> {
+    let file = format!("{name}{}", std::env::consts::EXE_SUFFIX);
+    let exe = if target.contains(&"--example") {
+        profile_dir.join("examples").join(file)
+    } else {
+        profile_dir.join(file)
+    };
+    if exe.is_file() {
+        Ok(exe)
+    } else {
+        Err(format!(
+            "{} is missing, and cargo cannot run here: build every target first",
+            exe.display()
+        ))
+    }
 }
