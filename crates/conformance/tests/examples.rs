@@ -30,7 +30,18 @@ fn build_and_run(example: &str) -> Result<Report, String> {
 
 fn filekey_passes() -> Result<(), String> {
     let report = build_and_run("sigstore-kms-filekey")?;
-    if report.is_success() && report.skipped() == 0 {
+    // Off Linux the suite cannot look for leftover processes (no /proc),
+    // and says so by skipping that one check.
+    let may_skip = usize::from(
+        !cfg!(target_os = "linux")
+            && matches!(
+                report
+                    .get("short-deadline-leaves-no-process")
+                    .map(|result| &result.outcome),
+                Some(Outcome::Skipped(_))
+            ),
+    );
+    if report.is_success() && report.skipped() == may_skip {
         Ok(())
     } else {
         Err(format!(
