@@ -17,6 +17,7 @@ use std::io::{self, Read};
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -36,6 +37,29 @@ mod windows;
 use windows as sys;
 
 pub use sys::end_plugins;
+
+/// The plugins this process is running, for [`end_plugins`]: each OS lists
+/// what it ends a plugin's tree by (a process group, a job).
+struct Running<T> {
+    /// One entry per plugin not yet reaped.
+    plugins: Vec<T>,
+    /// The signal given to [`end_plugins`], once it was called.
+    ending: Option<i32>,
+}
+
+impl<T> Running<T> {
+    const fn new() -> Self {
+        Running {
+            plugins: Vec::new(),
+            ending: None,
+        }
+    }
+}
+
+/// Locks the list, whether or not a thread panicked while holding it.
+fn lock<T>(running: &'static Mutex<Running<T>>) -> MutexGuard<'static, Running<T>> {
+    running.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// Large enough that a multi-GiB message costs few system calls, and small
 /// enough to stay in the CPU's cache between the read and the write into

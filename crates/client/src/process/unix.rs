@@ -20,24 +20,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{Collected, Outcome, STDOUT_CHUNK};
+use super::{Collected, Outcome, Running, STDOUT_CHUNK};
 
-/// The plugins running now, for [`end_plugins`].
-struct Running {
-    /// The process group of each plugin not yet reaped: its pid, which
-    /// cannot be reused while it is listed.
-    groups: Vec<libc::pid_t>,
-    /// The signal given to [`end_plugins`], once it was called.
-    ending: Option<i32>,
-}
+/// The process group of each plugin not yet reaped (its pid, which cannot
+/// be reused while it is listed), for [`end_plugins`].
+static RUNNING: Mutex<Running<libc::pid_t>> = Mutex::new(Running::new());
 
-static RUNNING: Mutex<Running> = Mutex::new(Running {
-    groups: Vec::new(),
-    ending: None,
-});
-
-fn running() -> MutexGuard<'static, Running> {
-    RUNNING.lock().unwrap_or_else(PoisonError::into_inner)
+fn running() -> MutexGuard<'static, Running<libc::pid_t>> {
+    super::lock(&RUNNING)
 }
 
 /// Whether [`end_plugins`] was called, and with which signal.
@@ -65,7 +55,7 @@ pub fn end_plugins(signal: i32, grace: Duration) {
     {
         let mut running = running();
         running.ending.get_or_insert(signal);
-        for &group in &running.groups {
+        for &group in &running.plugins {
             signal_group(group, signal);
             // A plugin stopped (by Ctrl-Z, or reading a terminal it did
             // not hold) acts on the signal only once it runs again.
@@ -75,7 +65,7 @@ pub fn end_plugins(signal: i32, grace: Duration) {
     if wait_for_no_plugin(grace) {
         return;
     }
-    for &group in &running().groups {
+    for &group in &running().plugins {
         signal_group(group, libc::SIGKILL);
     }
     wait_for_no_plugin(grace);
@@ -84,7 +74,7 @@ pub fn end_plugins(signal: i32, grace: Duration) {
 fn wait_for_no_plugin(limit: Duration) -> bool {
     let until = Instant::now() + limit.min(Duration::from_secs(3600));
     loop {
-        if running().groups.is_empty() {
+        if running().plugins.is_empty() {
             return true;
         }
         if Instant::now() >= until {
@@ -127,7 +117,7 @@ impl Plugin {
         };
         {
             let mut running = running();
-            running.groups.push(group);
+            running.plugins.push(group);
             // `end_plugins` came while it started: it must not run on.
             if running.ending.is_some() {
                 signal_group(group, libc::SIGKILL);
@@ -174,7 +164,7 @@ impl Plugin {
                 .is_some_and(|signal| TERMINAL_INTERRUPTS.contains(&signal));
         {
             let mut running = running();
-            running.groups.retain(|&group| group != self.group);
+            running.plugins.retain(|&group| group != self.group);
             self.ended_by = running.ending;
             if self.ended_by.is_some() || interrupted_at_terminal {
                 signal_group(self.group, libc::SIGKILL);

@@ -17,7 +17,7 @@ use std::os::windows::process::CommandExt;
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -34,7 +34,7 @@ use windows_sys::Win32::System::Threading::{
     OpenThread, ResumeThread, CREATE_SUSPENDED, THREAD_SUSPEND_RESUME,
 };
 
-use super::{Collected, Outcome, STDOUT_CHUNK};
+use super::{Collected, Outcome, Running, STDOUT_CHUNK};
 
 /// How often the plugin's exit is looked for.
 const EXIT_POLL_INTERVAL: Duration = Duration::from_millis(5);
@@ -42,22 +42,12 @@ const EXIT_POLL_INTERVAL: Duration = Duration::from_millis(5);
 /// The exit code of the processes a terminated job kills.
 const KILLED: u32 = 1;
 
-/// The plugins running now, for [`end_plugins`].
-struct Running {
-    /// The job of each plugin not yet reaped, as a raw handle value (a
-    /// handle is not `Send`); it stays open while listed.
-    jobs: Vec<isize>,
-    /// The signal given to [`end_plugins`], once it was called.
-    ending: Option<i32>,
-}
+/// The job of each plugin not yet reaped, as a raw handle value (a handle
+/// is not `Send`; it stays open while listed), for [`end_plugins`].
+static RUNNING: Mutex<Running<isize>> = Mutex::new(Running::new());
 
-static RUNNING: Mutex<Running> = Mutex::new(Running {
-    jobs: Vec::new(),
-    ending: None,
-});
-
-fn running() -> MutexGuard<'static, Running> {
-    RUNNING.lock().unwrap_or_else(PoisonError::into_inner)
+fn running() -> MutexGuard<'static, Running<isize>> {
+    super::lock(&RUNNING)
 }
 
 /// Whether [`end_plugins`] was called, and with which signal.
@@ -77,13 +67,13 @@ pub fn end_plugins(signal: i32, grace: Duration) {
     {
         let mut running = running();
         running.ending.get_or_insert(signal);
-        for &job in &running.jobs {
+        for &job in &running.plugins {
             // SAFETY: a listed job's handle is open.
             unsafe { TerminateJobObject(job as HANDLE, KILLED) };
         }
     }
     let until = Instant::now() + grace.min(Duration::from_secs(3600));
-    while !running().jobs.is_empty() && Instant::now() < until {
+    while !running().plugins.is_empty() && Instant::now() < until {
         thread::sleep(Duration::from_millis(5));
     }
 }
@@ -206,7 +196,7 @@ impl Plugin {
         }
         {
             let mut running = running();
-            running.jobs.push(job.0 as isize);
+            running.plugins.push(job.0 as isize);
             if running.ending.is_some() {
                 job.terminate();
             }
@@ -246,7 +236,7 @@ impl Plugin {
         {
             let mut running = running();
             let job = self.job.0 as isize;
-            running.jobs.retain(|&listed| listed != job);
+            running.plugins.retain(|&listed| listed != job);
             self.ended_by = running.ending;
         }
         self.child.wait()
