@@ -18,7 +18,7 @@ clippy:
 unit-test:
 	$(CARGO) build --workspace --locked
 	$(CARGO) test --workspace --locked
-	$(CARGO) test -p sigstore-kms-client --features tokio --locked --test asynchronous
+	$(CARGO) test -p sigstore-kms-client --features tokio --locked --test asynchronous --test supervision
 
 ## test-signer-program: the conformance suite against localkms, with a key in
 ## a fresh temporary directory

@@ -81,6 +81,8 @@ step "tests under Wine"
 # Unix only (cfg(unix)): SoftHSM2 is a PKCS#11 module that Debian builds for
 # Linux alone, so there is no token to drive under Wine.
 cargo test --workspace --locked --target "$windows"
+# The supervision cases run against both clients, AsyncClient needing tokio.
+cargo test -p sigstore-kms-client --features tokio --locked --target "$windows" --test supervision
 
 step "conformance suite against localkms under Wine"
 dir=$(mktemp -d)

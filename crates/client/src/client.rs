@@ -3,18 +3,18 @@
 use std::ffi::OsString;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use sigstore_kms_protocol::{
-    CreateKeyArgs, DefaultAlgorithmArgs, HashFunc, InitOptions, MessageOptions, MethodArgs,
-    MethodName, MethodResp, OffsetDateTime, PluginArgs, PublicKeyArgs, RpcOptions, SignMessageArgs,
-    SupportedAlgorithmsArgs, VerifySignatureArgs,
+    HashFunc, InitOptions, MethodArgs, MethodName, MethodResp, PluginArgs, PROTOCOL_VERSION,
 };
 
 use crate::discovery::{self, find_plugin, parse_key_reference};
 use crate::error::ResponseProblem;
-use crate::process::{self, ProcessSettings};
+use crate::methods::{self, Request};
+use crate::process::{self, Abort, Invocation, ProcessSettings};
 use crate::{CallOptions, Error, PublicKey, StderrMode};
 
 /// Default limit on what a plugin may write to stdout.
@@ -23,6 +23,21 @@ pub const DEFAULT_STDOUT_LIMIT: usize = 4 * 1024 * 1024;
 /// Default time a call still waits for the plugin's stdout and stderr to
 /// close after the plugin itself exited.
 pub const DEFAULT_EXIT_GRACE: Duration = Duration::from_millis(250);
+
+/// The message of calls that stream none.
+const NO_MESSAGE: Option<io::Empty> = None;
+
+/// What a plugin run by [`Client::call_raw`] wrote, as it wrote it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RawReply {
+    /// How the plugin exited.
+    pub status: ExitStatus,
+    /// Its stdout (within the client's stdout limit).
+    pub stdout: Vec<u8>,
+    /// The tail of its stderr, when captured ([`StderrMode::Capture`]).
+    pub stderr: Option<String>,
+}
 
 /// A loaded plugin: the executable and the options every call carries.
 ///
@@ -198,59 +213,22 @@ impl Client {
 
     /// The algorithm `create_key` uses when the caller has no preference.
     pub fn default_algorithm(&self, options: &CallOptions) -> Result<String, Error> {
-        let args = MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs::new());
-        let deadline = self.deadline(options);
-        match self.run(
-            MethodName::DefaultAlgorithm,
-            args,
-            deadline,
-            None::<io::Empty>,
-        )? {
-            MethodResp::DefaultAlgorithm(resp) => Ok(resp.default_algorithm),
-            other => Err(self.mismatched(MethodName::DefaultAlgorithm, other)),
-        }
+        self.call(methods::default_algorithm(self, options), NO_MESSAGE)
     }
 
     /// Every algorithm `create_key` accepts.
     pub fn supported_algorithms(&self, options: &CallOptions) -> Result<Vec<String>, Error> {
-        let args = MethodArgs::SupportedAlgorithms(SupportedAlgorithmsArgs::new());
-        let deadline = self.deadline(options);
-        match self.run(
-            MethodName::SupportedAlgorithms,
-            args,
-            deadline,
-            None::<io::Empty>,
-        )? {
-            MethodResp::SupportedAlgorithms(resp) => Ok(resp.supported_algorithms),
-            other => Err(self.mismatched(MethodName::SupportedAlgorithms, other)),
-        }
+        self.call(methods::supported_algorithms(self, options), NO_MESSAGE)
     }
 
     /// Creates the key with `algorithm` (or returns it when it exists).
     pub fn create_key(&self, algorithm: &str, options: &CallOptions) -> Result<PublicKey, Error> {
-        let deadline = self.deadline(options);
-        let args = MethodArgs::CreateKey(CreateKeyArgs::new(
-            algorithm,
-            deadline.map(OffsetDateTime::from),
-        ));
-        match self.run(MethodName::CreateKey, args, deadline, None::<io::Empty>)? {
-            MethodResp::CreateKey(resp) => {
-                self.public_key_from(MethodName::CreateKey, &resp.public_key_pem)
-            }
-            other => Err(self.mismatched(MethodName::CreateKey, other)),
-        }
+        self.call(methods::create_key(self, algorithm, options), NO_MESSAGE)
     }
 
     /// The key's public half.
     pub fn public_key(&self, options: &CallOptions) -> Result<PublicKey, Error> {
-        let deadline = self.deadline(options);
-        let args = MethodArgs::PublicKey(PublicKeyArgs::new(rpc_options(options, deadline)));
-        match self.run(MethodName::PublicKey, args, deadline, None::<io::Empty>)? {
-            MethodResp::PublicKey(resp) => {
-                self.public_key_from(MethodName::PublicKey, &resp.public_key_pem)
-            }
-            other => Err(self.mismatched(MethodName::PublicKey, other)),
-        }
+        self.call(methods::public_key(self, options), NO_MESSAGE)
     }
 
     /// Signs the message read from `message`, streamed to the plugin (or the
@@ -261,7 +239,7 @@ impl Client {
         message: R,
         options: &CallOptions,
     ) -> Result<Vec<u8>, Error> {
-        self.sign(Some(message), options)
+        self.call(methods::sign_message(self, options), Some(message))
     }
 
     /// Signs a digest computed with `hash_func`; nothing is sent on stdin.
@@ -271,24 +249,8 @@ impl Client {
         hash_func: HashFunc,
         options: &CallOptions,
     ) -> Result<Vec<u8>, Error> {
-        let options = options.clone().digest(digest).hash_func(hash_func);
-        self.sign(None::<io::Empty>, &options)
-    }
-
-    fn sign<R: Read + Send>(
-        &self,
-        message: Option<R>,
-        options: &CallOptions,
-    ) -> Result<Vec<u8>, Error> {
-        let deadline = self.deadline(options);
-        let args = MethodArgs::SignMessage(SignMessageArgs::new(
-            rpc_options(options, deadline),
-            message_options(options),
-        ));
-        match self.run(MethodName::SignMessage, args, deadline, message)? {
-            MethodResp::SignMessage(resp) => Ok(resp.signature),
-            other => Err(self.mismatched(MethodName::SignMessage, other)),
-        }
+        let request = methods::sign_digest(self, digest, hash_func, options);
+        self.call(request, NO_MESSAGE)
     }
 
     /// Asks the plugin to verify `signature` over the message read from
@@ -300,45 +262,88 @@ impl Client {
         message: R,
         options: &CallOptions,
     ) -> Result<(), Error> {
-        let deadline = self.deadline(options);
-        let args = MethodArgs::VerifySignature(VerifySignatureArgs::new(
-            signature.to_vec(),
-            rpc_options(options, deadline),
-            message_options(options),
-        ));
-        match self.run(MethodName::VerifySignature, args, deadline, Some(message))? {
-            MethodResp::VerifySignature(_) => Ok(()),
-            other => Err(self.mismatched(MethodName::VerifySignature, other)),
-        }
+        let request = methods::verify_signature(self, signature, options);
+        self.call(request, Some(message))
+    }
+
+    /// Runs the plugin once as `sigstore-kms-NAME VERSION '<json>'`, the
+    /// JSON holding `args` and what every call sends as `initOptions`, with
+    /// nothing on stdin, supervised as every call is (deadline, stdout
+    /// limit, stderr, [`end_plugins`](crate::end_plugins)), and returns
+    /// what it wrote without reading it as an answer. For test suites that
+    /// check how a plugin answers what a host never sends: another protocol
+    /// version, a method it does not know. Errors name the method of
+    /// `args`, or `defaultAlgorithm` for a method this crate does not know.
+    pub fn call_raw(
+        &self,
+        version: &str,
+        args: MethodArgs,
+        options: &CallOptions,
+    ) -> Result<RawReply, Error> {
+        let method = args.method().unwrap_or(MethodName::DefaultAlgorithm);
+        let (json, deadline) = self.prepare(args, self.deadline(options))?;
+        let abort = Abort::default();
+        let invocation = self.invocation(method, version, &json, deadline, &abort);
+        let supervised = process::run(&invocation, NO_MESSAGE)?;
+        let exited = process::exited(&invocation, supervised)?;
+        Ok(RawReply {
+            status: exited.status,
+            stdout: exited.stdout,
+            stderr: exited.stderr,
+        })
     }
 
     pub(crate) fn deadline(&self, options: &CallOptions) -> Option<SystemTime> {
         options.resolve_deadline(self.inner.default_timeout)
     }
 
-    fn run<R: Read + Send>(
+    fn call<T, R: Read + Send>(&self, request: Request<T>, message: Option<R>) -> Result<T, Error> {
+        self.call_abortable(request, message, &Abort::default())
+    }
+
+    /// Makes the call `request` describes, which `abort` can end from
+    /// another thread.
+    pub(crate) fn call_abortable<T, R: Read + Send>(
         &self,
-        method: MethodName,
-        args: MethodArgs,
-        deadline: Option<SystemTime>,
+        request: Request<T>,
         message: Option<R>,
-    ) -> Result<MethodResp, Error> {
-        let (json, deadline) = self.prepare(args, deadline)?;
-        let started = Instant::now();
-        let result = process::call(
-            &self.inner.settings,
-            &self.inner.executable,
+        abort: &Abort,
+    ) -> Result<T, Error> {
+        let Request {
             method,
-            &json,
+            args,
             deadline,
-            message,
-        );
+            reply,
+        } = request;
+        let (json, deadline) = self.prepare(args, deadline)?;
+        let invocation = self.invocation(method, PROTOCOL_VERSION, &json, deadline, abort);
+        let started = Instant::now();
+        let result = process::call(&invocation, message);
         log_call(&self.inner.executable, method, started.elapsed(), &result);
-        result
+        reply(self, result?)
+    }
+
+    fn invocation<'a>(
+        &'a self,
+        method: MethodName,
+        version: &'a str,
+        args_json: &'a str,
+        deadline: Option<Instant>,
+        abort: &'a Abort,
+    ) -> Invocation<'a> {
+        Invocation {
+            settings: &self.inner.settings,
+            executable: &self.inner.executable,
+            method,
+            version,
+            args_json,
+            deadline,
+            abort,
+        }
     }
 
     /// `argv[2]` of a call, and its deadline on the monotonic clock.
-    pub(crate) fn prepare(
+    fn prepare(
         &self,
         args: MethodArgs,
         deadline: Option<SystemTime>,
@@ -358,11 +363,6 @@ impl Client {
             }
         });
         Ok((json, deadline))
-    }
-
-    #[cfg(feature = "tokio")]
-    pub(crate) fn settings(&self) -> &ProcessSettings {
-        &self.inner.settings
     }
 
     pub(crate) fn public_key_from(
@@ -388,32 +388,10 @@ impl Client {
     }
 }
 
-/// `rpcOptions` of one call. As in the Go host, they come from the call's
-/// own options only; what the client was loaded with travels in
-/// `initOptions`.
-pub(crate) fn rpc_options(options: &CallOptions, deadline: Option<SystemTime>) -> RpcOptions {
-    let mut rpc = RpcOptions::go_defaults();
-    rpc.ctx_deadline = deadline.map(OffsetDateTime::from);
-    if let Some(key_version) = &options.key_version {
-        rpc.key_version = Some(key_version.clone());
-    }
-    if let Some(remote) = options.remote_verification {
-        rpc.remote_verification = Some(remote);
-    }
-    rpc
-}
-
-pub(crate) fn message_options(options: &CallOptions) -> MessageOptions {
-    MessageOptions::new(
-        options.digest.clone().filter(|digest| !digest.is_empty()),
-        options.hash_func,
-    )
-}
-
 /// The debug event of one call: which plugin, which method, how long, and
 /// how it ended. Never the arguments, the message, the plugin's answer, its
 /// error text or its stderr: any of them may hold what a log must not.
-pub(crate) fn log_call(
+fn log_call(
     executable: &Path,
     method: MethodName,
     elapsed: Duration,

@@ -59,7 +59,8 @@
 //!   when a process the plugin left in another session holds its pipes.
 //!
 //! With the `tokio` feature, `AsyncClient` makes the same calls as
-//! futures; dropping one kills its plugin.
+//! futures, through the same supervision, so that all of the above holds
+//! for them too; dropping one ends its plugin with everything it started.
 //!
 //! A call without a deadline (per call or [`ClientBuilder::default_timeout`])
 //! waits as long as the plugin runs. The message reader passed to sign and
@@ -79,6 +80,7 @@ mod client;
 mod discovery;
 mod error;
 mod escape;
+mod methods;
 mod options;
 mod process;
 mod public_key;
@@ -86,7 +88,7 @@ mod signer;
 
 #[cfg(feature = "tokio")]
 pub use asynchronous::AsyncClient;
-pub use client::{Client, ClientBuilder, DEFAULT_EXIT_GRACE, DEFAULT_STDOUT_LIMIT};
+pub use client::{Client, ClientBuilder, RawReply, DEFAULT_EXIT_GRACE, DEFAULT_STDOUT_LIMIT};
 pub use discovery::{
     find_plugin, is_executable_file, parse_key_reference, plugin_file_name, plugin_name_of,
     validate_plugin_name,

@@ -1,5 +1,7 @@
 //! One method call = one plugin process: start it, feed stdin, collect
-//! stdout, enforce the deadline, reap it.
+//! stdout, enforce the deadline, reap it. Every call of the crate, blocking
+//! or asynchronous (which runs this on tokio's blocking pool), and every
+//! raw run ([`crate::Client::call_raw`]) goes through [`run`].
 //!
 //! The supervision is the same on every OS: the caller's thread waits for
 //! what the plugin does (it exits, writes to or closes a pipe, or the
@@ -10,18 +12,19 @@
 //! provides the rest behind the same names: `Plugin` (a plugin started so
 //! that it can be killed with everything it started, and reaped), `Watch`
 //! (waiting on its exit and pipes), `PluginStdin` (a stdin whose writes
-//! never hold the call past its end) and `MessageReport` (how the stdin
-//! helper reports a message it could not read).
+//! never hold the call past its end), `MessageReport` (how the stdin
+//! helper reports a message it could not read), `end_plugins` and
+//! `end_aborted` (ending listed plugins from another thread).
 
 use std::io::{self, Read};
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use sigstore_kms_protocol::{MethodName, MethodResp, PluginResp, ResponseError, PROTOCOL_VERSION};
+use sigstore_kms_protocol::{MethodName, MethodResp, PluginResp, ResponseError};
 
 use crate::error::{ExecutionFailure, ResponseProblem};
 use crate::{Error, StderrMode};
@@ -38,27 +41,74 @@ use windows as sys;
 
 pub use sys::end_plugins;
 
-/// The plugins this process is running, for [`end_plugins`]: each OS lists
-/// what it ends a plugin's tree by (a process group, a job).
+/// The plugins this process is running, for [`end_plugins`] and for
+/// [`Abort::abort`]: each OS lists what it ends a plugin's tree by (a
+/// process group, a job).
 struct Running<T> {
-    /// One entry per plugin not yet reaped.
-    plugins: Vec<T>,
+    /// One entry per plugin not yet reaped, with its call's [`Abort`].
+    plugins: Vec<(T, Abort)>,
     /// The signal given to [`end_plugins`], once it was called.
     ending: Option<i32>,
 }
 
-impl<T> Running<T> {
+impl<T: Copy + PartialEq> Running<T> {
     const fn new() -> Self {
         Running {
             plugins: Vec::new(),
             ending: None,
         }
     }
+
+    /// Lists a plugin just started; true when it must be ended at once,
+    /// because `end_plugins` was called or its call aborted while it
+    /// started.
+    fn list(&mut self, plugin: T, abort: &Abort) -> bool {
+        self.plugins.push((plugin, abort.clone()));
+        self.ending.is_some() || abort.is_aborted()
+    }
+
+    fn unlist(&mut self, plugin: T) {
+        self.plugins.retain(|(listed, _)| *listed != plugin);
+    }
+
+    /// Every plugin listed.
+    fn all(&self) -> impl Iterator<Item = T> + '_ {
+        self.plugins.iter().map(|(plugin, _)| *plugin)
+    }
+
+    /// The plugin of the call `abort` belongs to, if it is listed.
+    fn of_call(&self, abort: &Abort) -> Option<T> {
+        self.plugins
+            .iter()
+            .find(|(_, listed)| Arc::ptr_eq(&listed.0, &abort.0))
+            .map(|(plugin, _)| *plugin)
+    }
 }
 
 /// Locks the list, whether or not a thread panicked while holding it.
 fn lock<T>(running: &'static Mutex<Running<T>>) -> MutexGuard<'static, Running<T>> {
     running.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Ends one call's plugin from outside the call, as a dropped
+/// asynchronous call does. The flag is set before the list is looked at,
+/// and the list looks at it when a plugin is listed, both under the
+/// list's lock: a plugin started before, during or after the abort is
+/// ended with everything it started, and its call reaps it as usual.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Abort(Arc<AtomicBool>);
+
+impl Abort {
+    // Only `AsyncClient` (the `tokio` feature) aborts calls.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn abort(&self) {
+        self.0.store(true, Ordering::SeqCst);
+        sys::end_aborted(self);
+    }
+
+    fn is_aborted(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 /// Large enough that a multi-GiB message costs few system calls, and small
@@ -85,15 +135,42 @@ pub(crate) enum Outcome {
     WaitFailed(io::Error),
 }
 
-/// Runs `executable v1 args_json` once and returns its answer to `method`.
+/// One run of a plugin: `executable version args_json`, with `message`
+/// streamed to stdin when there is one.
+pub(crate) struct Invocation<'a> {
+    pub settings: &'a ProcessSettings,
+    pub executable: &'a Path,
+    /// What errors name the call by.
+    pub method: MethodName,
+    pub version: &'a str,
+    pub args_json: &'a str,
+    pub deadline: Option<Instant>,
+    pub abort: &'a Abort,
+}
+
+/// Runs the plugin once and returns its answer to the method.
 pub(crate) fn call<R: Read + Send>(
-    settings: &ProcessSettings,
-    executable: &Path,
-    method: MethodName,
-    args_json: &str,
-    deadline: Option<Instant>,
+    invocation: &Invocation<'_>,
     message: Option<R>,
 ) -> Result<MethodResp, Error> {
+    let supervised = run(invocation, message)?;
+    answer(invocation, supervised)
+}
+
+/// Runs the plugin once, and returns how it ended and what it wrote,
+/// whatever that is.
+pub(crate) fn run<R: Read + Send>(
+    invocation: &Invocation<'_>,
+    message: Option<R>,
+) -> Result<Supervised, Error> {
+    let &Invocation {
+        settings,
+        executable,
+        method,
+        deadline,
+        abort,
+        ..
+    } = invocation;
     let exe_name = || executable.display().to_string();
     if deadline.is_some_and(|deadline| deadline <= Instant::now()) {
         return Err(Error::DeadlineExceeded {
@@ -109,8 +186,8 @@ pub(crate) fn call<R: Read + Send>(
         });
     }
 
-    let mut command = command(settings, executable, args_json, message.is_some());
-    let mut plugin = sys::Plugin::spawn(&mut command).map_err(|source| Error::Io {
+    let mut command = command(invocation, message.is_some());
+    let mut plugin = sys::Plugin::spawn(&mut command, abort).map_err(|source| Error::Io {
         action: format!("cannot start plugin `{}`", exe_name()),
         source,
     })?;
@@ -122,28 +199,23 @@ pub(crate) fn call<R: Read + Send>(
             signal,
         });
     }
-    answer(settings, executable, method, supervised)
+    Ok(supervised)
 }
 
-/// The command of one call: `executable v1 args_json`, stdin piped when a
-/// message is streamed, stdout piped, stderr as `settings` say.
-pub(crate) fn command(
-    settings: &ProcessSettings,
-    executable: &Path,
-    args_json: &str,
-    streams_message: bool,
-) -> Command {
-    let mut command = Command::new(executable);
+/// The command of one run: `executable version args_json`, stdin piped
+/// when a message is streamed, stdout piped, stderr as the settings say.
+fn command(invocation: &Invocation<'_>, streams_message: bool) -> Command {
+    let mut command = Command::new(invocation.executable);
     command
-        .arg(PROTOCOL_VERSION)
-        .arg(args_json)
+        .arg(invocation.version)
+        .arg(invocation.args_json)
         .stdin(if streams_message {
             Stdio::piped()
         } else {
             Stdio::null()
         })
         .stdout(Stdio::piped())
-        .stderr(match settings.stderr {
+        .stderr(match invocation.settings.stderr {
             StderrMode::Inherit => Stdio::inherit(),
             StderrMode::Discard => Stdio::null(),
             StderrMode::Capture(_) => Stdio::piped(),
@@ -355,17 +427,19 @@ fn feed_stdin<R: Read>(
     }
 }
 
-/// The call's result, from how its process ended and what it wrote.
-pub(crate) fn answer(
-    settings: &ProcessSettings,
-    executable: &Path,
-    method: MethodName,
-    supervised: Supervised,
-) -> Result<MethodResp, Error> {
+/// What a plugin that exited wrote, or the error of a run that did not
+/// end with its exit.
+pub(crate) fn exited(invocation: &Invocation<'_>, supervised: Supervised) -> Result<Exited, Error> {
+    let Invocation {
+        settings,
+        executable,
+        method,
+        ..
+    } = *invocation;
     let exe_name = || executable.display().to_string();
     let Supervised {
         outcome,
-        stdout: output,
+        stdout,
         stderr,
     } = supervised;
     let stderr = stderr.map(|tail| String::from_utf8_lossy(&tail).into_owned());
@@ -375,27 +449,52 @@ pub(crate) fn answer(
         failure,
         stderr: stderr.clone(),
     };
-    let status = match outcome {
-        Outcome::Finished(status) => status,
-        Outcome::DeadlineExceeded => {
-            return Err(Error::DeadlineExceeded {
-                method,
-                executable: exe_name(),
-            })
-        }
-        Outcome::StdoutOverflow => {
-            return Err(failed(ExecutionFailure::OutputTooLarge {
-                limit: settings.stdout_limit,
-            }))
-        }
-        Outcome::StdoutFailed(error) => return Err(failed(ExecutionFailure::ReadingOutput(error))),
-        Outcome::MessageFailed(error) => return Err(Error::Message(error)),
-        Outcome::WaitFailed(source) => {
-            return Err(Error::Io {
-                action: format!("waiting for plugin `{}`", exe_name()),
-                source,
-            })
-        }
+    match outcome {
+        Outcome::Finished(status) => Ok(Exited {
+            status,
+            stdout,
+            stderr,
+        }),
+        Outcome::DeadlineExceeded => Err(Error::DeadlineExceeded {
+            method,
+            executable: exe_name(),
+        }),
+        Outcome::StdoutOverflow => Err(failed(ExecutionFailure::OutputTooLarge {
+            limit: settings.stdout_limit,
+        })),
+        Outcome::StdoutFailed(error) => Err(failed(ExecutionFailure::ReadingOutput(error))),
+        Outcome::MessageFailed(error) => Err(Error::Message(error)),
+        Outcome::WaitFailed(source) => Err(Error::Io {
+            action: format!("waiting for plugin `{}`", exe_name()),
+            source,
+        }),
+    }
+}
+
+/// A plugin that exited, and what it wrote.
+pub(crate) struct Exited {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    /// The tail of stderr, when captured.
+    pub stderr: Option<String>,
+}
+
+/// The call's result, from how its process ended and what it wrote.
+fn answer(invocation: &Invocation<'_>, supervised: Supervised) -> Result<MethodResp, Error> {
+    let Exited {
+        status,
+        stdout: output,
+        stderr,
+    } = exited(invocation, supervised)?;
+    let Invocation {
+        executable, method, ..
+    } = *invocation;
+    let exe_name = || executable.display().to_string();
+    let failed = |failure| Error::Execution {
+        method,
+        executable: exe_name(),
+        failure,
+        stderr: stderr.clone(),
     };
     if let Some(signal) = sys::killed_by(status) {
         return Err(failed(ExecutionFailure::KilledBySignal { signal }));

@@ -1,12 +1,14 @@
-//! The host against misbehaving plugins, one per error path, plus what a
-//! well-behaved plugin sees (argv, stdin). The plugins are the fake of
+//! The host against plugins whose answers are wrong, one per error path,
+//! plus what a well-behaved plugin sees (argv, stdin). How a call
+//! supervises its plugin (deadlines, limits, processes left behind) is in
+//! `supervision.rs`, for both clients. The plugins are the fake of
 //! `test-plugins/fakes`, so every test here runs on Linux, macOS and Windows
 //! but those that say otherwise.
 
 mod common;
 
 use std::io::{self, Read};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use common::{b64, p256_pem, Plugins, Steps, SIGN_OK};
 use sigstore_kms_client::{
@@ -21,44 +23,9 @@ fn none() -> CallOptions {
     CallOptions::new()
 }
 
-/// The two ways a call is supervised: a call without a message (on Linux,
-/// by the caller's thread alone) and a call streaming one (with helper
-/// threads). Process handling is tested both ways.
-#[derive(Clone, Copy, Debug)]
-enum Call {
-    Digest,
-    Message,
-}
-
-const CALLS: [Call; 2] = [Call::Digest, Call::Message];
-
-/// Signs the digest of "m", or streams "m" itself.
-fn sign(client: &Client, call: Call, options: &CallOptions) -> Result<Vec<u8>, Error> {
-    match call {
-        Call::Digest => client.sign_digest(&[0x5a; 32], HashFunc::SHA256, options),
-        Call::Message => client.sign_message(&b"m"[..], options),
-    }
-}
-
-/// Signs with a deadline one second away, which the call is to miss: its
-/// error, and how long it took.
-fn sign_past_a_deadline(client: &Client, call: Call) -> (Error, Duration) {
-    let start = Instant::now();
-    let options = CallOptions::new().timeout(Duration::from_secs(1));
-    let err = sign(client, call, &options).unwrap_err();
-    (err, start.elapsed())
-}
-
 /// A message of `len` bytes that is never held in memory whole.
 fn big_message(len: u64) -> impl Read + Send {
     io::repeat(0x5a).take(len)
-}
-
-/// Asserts that every pid in `file` (at least `count`) is gone soon.
-fn assert_all_gone(file: &std::path::Path, count: usize, what: &str) {
-    for pid in common::read_pids(file, count) {
-        assert!(common::wait_gone(pid), "{what}: process {pid} survived");
-    }
 }
 
 #[test]
@@ -123,264 +90,6 @@ fn valid_answer_with_nonzero_exit_is_used() {
         client.default_algorithm(&none()).unwrap(),
         "ecdsa-p256-sha256"
     );
-}
-
-// Unix only: death by a signal has no Windows equivalent (a killed process
-// there just has an exit code).
-#[cfg(unix)]
-#[test]
-fn death_by_signal_is_reported_as_such_even_after_a_valid_answer() {
-    let plugins = Plugins::new();
-    let client = plugins.client(Steps::new().reply(SIGN_OK).kill_self());
-    for call in CALLS {
-        match sign(&client, call, &none()).unwrap_err() {
-            Error::Execution {
-                failure: ExecutionFailure::KilledBySignal { signal },
-                ..
-            } => assert_eq!(signal, 9, "{call:?}"),
-            other => panic!("{call:?}: {other:?}"),
-        }
-    }
-}
-
-#[test]
-fn hang_past_the_deadline_is_killed_and_returns_promptly() {
-    let plugins = Plugins::new();
-    let pid_file = plugins.path("plugin.pid");
-    let client = plugins.client(Steps::new().pid(&pid_file).sleep(60));
-    for call in CALLS {
-        let (err, elapsed) = sign_past_a_deadline(&client, call);
-        assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
-        assert!(elapsed < Duration::from_secs(10), "{call:?}: {elapsed:?}");
-        assert!(
-            elapsed >= Duration::from_millis(900),
-            "{call:?}: {elapsed:?}"
-        );
-        assert_all_gone(&pid_file, 1, &format!("{call:?}: the plugin"));
-    }
-}
-
-#[test]
-fn default_timeout_applies_to_calls_without_a_deadline() {
-    let plugins = Plugins::new();
-    let client = Client::builder()
-        .default_timeout(Duration::from_millis(500))
-        .with_executable(common::fake_exe(), Steps::new().sleep(60).key_ref());
-    let start = Instant::now();
-    let err = client.public_key(&none()).unwrap_err();
-    assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
-    assert!(start.elapsed() < Duration::from_secs(10));
-    drop(plugins);
-}
-
-/// The plugin's child holds stdin, stdout and stderr and sleeps; the
-/// plugin waits for it. At the deadline both are killed, on Windows through
-/// the call's Job Object.
-#[test]
-fn deadline_kills_every_process_the_plugin_started() {
-    let plugins = Plugins::new();
-    let pid_file = plugins.path("grandchild.pid");
-    let client = plugins.client(Steps::new().spawn(&pid_file).sleep(60));
-    let options = CallOptions::new().timeout(Duration::from_secs(1));
-    for (i, call) in CALLS.into_iter().enumerate() {
-        let start = Instant::now();
-        let err = match call {
-            Call::Digest => sign(&client, call, &options),
-            Call::Message => client.sign_message(big_message(1 << 20), &options),
-        }
-        .unwrap_err();
-        assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
-        assert!(start.elapsed() < Duration::from_secs(10), "{call:?}");
-        assert_all_gone(&pid_file, i + 1, &format!("{call:?}: grandchild"));
-    }
-}
-
-/// The plugin's child inherits stdin and never reads it, the plugin waits:
-/// an 8 MB message cannot be written, and the call still ends at its
-/// deadline (plus the exit grace), leaving nothing running.
-#[test]
-fn stdin_never_read_by_a_child_holding_it_ends_at_the_deadline() {
-    let plugins = Plugins::new();
-    let pid_file = plugins.path("child.pid");
-    let plugin_pid = plugins.path("plugin.pid");
-    let client = plugins.client(Steps::new().pid(&plugin_pid).spawn(&pid_file).sleep(60));
-    let start = Instant::now();
-    let err = client
-        .sign_message(
-            big_message(8 << 20),
-            &CallOptions::new().timeout(Duration::from_secs(2)),
-        )
-        .unwrap_err();
-    let elapsed = start.elapsed();
-    assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
-    // 2 s of deadline, the default exit grace, and slack for a busy machine.
-    assert!(elapsed < Duration::from_secs(8), "{elapsed:?}");
-    assert_all_gone(&plugin_pid, 1, "the plugin");
-    assert_all_gone(&pid_file, 1, "its child");
-}
-
-#[test]
-fn closing_the_pipes_and_running_on_is_stopped_at_the_deadline() {
-    let plugins = Plugins::new();
-    let client = plugins.client(Steps::new().close_stdio().sleep(60));
-    for call in CALLS {
-        let (err, elapsed) = sign_past_a_deadline(&client, call);
-        assert!(
-            matches!(err, Error::DeadlineExceeded { .. }),
-            "{call:?}: {err:?}"
-        );
-        assert!(elapsed < Duration::from_secs(10), "{call:?}: {elapsed:?}");
-    }
-}
-
-#[test]
-fn a_grace_too_long_to_add_up_waits_for_the_deadline_without_panicking() {
-    let plugins = Plugins::new();
-    let pid_file = plugins.path("lingering.pid");
-    let steps = Steps::new().spawn(&pid_file).reply(SIGN_OK).exit(0);
-    let client = Client::builder()
-        .exit_grace(Duration::MAX)
-        .with_executable(common::fake_exe(), steps.key_ref());
-    for (i, call) in CALLS.into_iter().enumerate() {
-        let (err, elapsed) = sign_past_a_deadline(&client, call);
-        assert!(
-            matches!(err, Error::DeadlineExceeded { .. }),
-            "{call:?}: {err:?}"
-        );
-        assert!(elapsed < Duration::from_secs(10), "{call:?}: {elapsed:?}");
-        assert_all_gone(&pid_file, i + 1, &format!("{call:?}: lingering child"));
-    }
-}
-
-/// The plugin moves into the process group of a process it started, away
-/// from its own group, where it leaves another.
-// Linux only: process groups are a POSIX notion (Windows has Job Objects,
-// which a process cannot leave), and the test drives them with perl.
-#[cfg(target_os = "linux")]
-#[test]
-fn a_plugin_that_leaves_its_process_group_is_still_killed_at_the_deadline() {
-    let Ok(perl) = which_perl() else {
-        eprintln!("SKIPPED: perl is not on PATH");
-        return;
-    };
-    let plugins = Plugins::new();
-    let pid_file = plugins.path("elsewhere.pid");
-    let script = plugins.script(
-        "sigstore-kms-elsewhere",
-        &format!(
-            "exec {} -MPOSIX -e '\
-             if (fork() == 0) {{ exec \"sleep\", \"60\" }}\
-             my $leader = fork(); if ($leader == 0) {{ setpgid(0, 0); sleep 60; exit }}\
-             open(my $f, \">\", \"{}\"); print $f $leader; close($f);\
-             select(undef, undef, undef, 0.2); setpgid(0, $leader) or die \"setpgid: $!\"; sleep 60'",
-            perl.display(),
-            pid_file.display()
-        ),
-    );
-    let client = Client::builder().with_executable(script, common::KEY_REF);
-    for call in CALLS {
-        let (err, elapsed) = sign_past_a_deadline(&client, call);
-        // What the plugin started in the other group is out of reach.
-        let elsewhere = common::read_pid(&pid_file);
-        // SAFETY: kill(2) takes no pointers.
-        unsafe { libc::kill(elsewhere as i32, libc::SIGKILL) };
-        assert!(
-            matches!(err, Error::DeadlineExceeded { .. }),
-            "{call:?}: {err:?}"
-        );
-        assert!(elapsed < Duration::from_secs(3), "{call:?}: {elapsed:?}");
-    }
-}
-
-#[cfg(target_os = "linux")]
-fn which_perl() -> Result<std::path::PathBuf, ()> {
-    std::env::split_paths(&std::env::var_os("PATH").ok_or(())?)
-        .map(|dir| dir.join("perl"))
-        .find(|path| path.is_file())
-        .ok_or(())
-}
-
-#[test]
-fn deadline_already_past_fails_without_starting_the_plugin() {
-    let plugins = Plugins::new();
-    let marker = plugins.path("started");
-    let client = plugins.client(Steps::new().touch(&marker).reply(SIGN_OK));
-    let past = SystemTime::now() - Duration::from_secs(1);
-    let err = client
-        .sign_message(&b"m"[..], &CallOptions::new().deadline(past))
-        .unwrap_err();
-    assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
-    assert!(!marker.exists(), "the plugin was started");
-}
-
-/// The plugin answers and exits, leaving a child that holds its stdout:
-/// the answer is used after the exit grace, and the child is killed.
-#[test]
-fn lingering_child_holding_stdout_does_not_hold_the_call() {
-    let plugins = Plugins::new();
-    let pid_file = plugins.path("lingering.pid");
-    let client = plugins.client(Steps::new().spawn(&pid_file).reply(SIGN_OK).exit(0));
-    for (i, call) in CALLS.into_iter().enumerate() {
-        let start = Instant::now();
-        let signature = sign(&client, call, &none()).unwrap();
-        assert_eq!(signature, [0x30, 0x06]);
-        let elapsed = start.elapsed();
-        assert!(elapsed < Duration::from_secs(10), "{call:?}: {elapsed:?}");
-        assert_all_gone(&pid_file, i + 1, &format!("{call:?}: lingering child"));
-    }
-}
-
-#[test]
-fn stdout_flood_fails_at_the_limit() {
-    let plugins = Plugins::new();
-    let pid_file = plugins.path("flood.pid");
-    let client = Client::builder().stdout_limit(256 * 1024).with_executable(
-        common::fake_exe(),
-        Steps::new().pid(&pid_file).flood().key_ref(),
-    );
-    for call in CALLS {
-        let start = Instant::now();
-        let err = sign(&client, call, &none()).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::Execution {
-                    failure: ExecutionFailure::OutputTooLarge { limit: 262144 },
-                    ..
-                }
-            ),
-            "{call:?}: {err:?}"
-        );
-        assert!(start.elapsed() < Duration::from_secs(10), "{call:?}");
-        assert_all_gone(&pid_file, 1, &format!("{call:?}: flooding plugin"));
-    }
-}
-
-#[test]
-fn answer_without_reading_a_large_stdin_is_used() {
-    let plugins = Plugins::new();
-    let client = plugins.client(Steps::new().reply(SIGN_OK));
-    let signature = client.sign_message(big_message(64 << 20), &none()).unwrap();
-    assert_eq!(signature, [0x30, 0x06]);
-    client
-        .verify_signature(&[1, 2], big_message(64 << 20), &none())
-        .unwrap_err();
-}
-
-#[test]
-fn plugin_writing_much_before_reading_stdin_does_not_deadlock() {
-    let plugins = Plugins::new();
-    // 1 MiB of padding to stdout (JSON allows whitespace) before reading
-    // anything, then the whole message, then the answer.
-    let stdin = plugins.path("stdin");
-    let client = plugins.client(
-        Steps::new()
-            .out_fill(1 << 20, ' ')
-            .read_stdin(Some(&stdin))
-            .reply(SIGN_OK),
-    );
-    client.sign_message(big_message(8 << 20), &none()).unwrap();
-    assert_eq!(std::fs::metadata(&stdin).unwrap().len(), 8 << 20);
 }
 
 #[test]
@@ -575,51 +284,6 @@ fn call_options_reach_the_plugin_and_stdin_is_empty_without_a_message() {
 
 fn time_tolerance() -> std::time::Duration {
     Duration::from_millis(1)
-}
-
-#[test]
-fn message_read_failure_fails_the_call_and_kills_the_plugin() {
-    struct Failing(usize);
-    impl Read for Failing {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            if self.0 == 0 {
-                return Err(io::Error::other("disk on fire"));
-            }
-            let n = buf.len().min(self.0);
-            buf[..n].fill(1);
-            self.0 -= n;
-            Ok(n)
-        }
-    }
-    let plugins = Plugins::new();
-    let client = plugins.client(Steps::new().read_stdin(None).reply(SIGN_OK));
-    match client.sign_message(Failing(100_000), &none()).unwrap_err() {
-        Error::Message(error) => assert_eq!(error.to_string(), "disk on fire"),
-        other => panic!("{other:?}"),
-    }
-}
-
-#[test]
-fn captured_stderr_keeps_only_the_tail() {
-    let plugins = Plugins::new();
-    let client = plugins.client(
-        Steps::new()
-            .err_fill(20000, 'x')
-            .err(" the-end\n")
-            .out("garbage\n"),
-    );
-    for call in CALLS {
-        match sign(&client, call, &none()).unwrap_err() {
-            Error::Execution {
-                stderr: Some(stderr),
-                ..
-            } => {
-                assert!(stderr.len() <= 4096, "{call:?}: {}", stderr.len());
-                assert!(stderr.ends_with("x the-end\n"), "{call:?}: {stderr:?}");
-            }
-            other => panic!("{call:?}: {other:?}"),
-        }
-    }
 }
 
 #[test]

@@ -9,8 +9,7 @@ use sigstore_kms_client::{
 };
 use sigstore_kms_protocol::algorithm::{Algorithm, Curve, KeyType};
 use sigstore_kms_protocol::{
-    DefaultAlgorithmArgs, InitOptions, MethodArgs, MethodName, OffsetDateTime, PluginArgs,
-    PluginResp,
+    DefaultAlgorithmArgs, MethodArgs, MethodName, OffsetDateTime, PluginResp,
 };
 
 use crate::concurrency::CallerSignature;
@@ -508,19 +507,7 @@ impl Suite {
     }
 
     fn raw_call(&self, version: &str, method: MethodArgs) -> Result<Vec<u8>, String> {
-        let init = InitOptions::new(
-            self.client.init_options().key_resource_id.clone(),
-            HashFunc::SHA256,
-        );
-        let args = PluginArgs::new(init, method)
-            .to_json()
-            .map_err(|err| err.to_string())?;
-        raw::run(
-            self.client.executable(),
-            version,
-            &args,
-            self.config.timeout,
-        )
+        raw::run(&self.client, version, method, self.config.timeout)
     }
 
     fn expect_error_reply(&self, version: &str, method: MethodArgs, what: &str) -> Outcome {

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{Collected, Outcome, Running, STDOUT_CHUNK};
+use super::{Abort, Collected, Outcome, Running, STDOUT_CHUNK};
 
 /// The process group of each plugin not yet reaped (its pid, which cannot
 /// be reused while it is listed), for [`end_plugins`].
@@ -55,7 +55,7 @@ pub fn end_plugins(signal: i32, grace: Duration) {
     {
         let mut running = running();
         running.ending.get_or_insert(signal);
-        for &group in &running.plugins {
+        for group in running.all() {
             signal_group(group, signal);
             // A plugin stopped (by Ctrl-Z, or reading a terminal it did
             // not hold) acts on the signal only once it runs again.
@@ -65,7 +65,7 @@ pub fn end_plugins(signal: i32, grace: Duration) {
     if wait_for_no_plugin(grace) {
         return;
     }
-    for &group in &running().plugins {
+    for group in running().all() {
         signal_group(group, libc::SIGKILL);
     }
     wait_for_no_plugin(grace);
@@ -91,6 +91,18 @@ fn signal_group(group: libc::pid_t, signal: i32) {
     unsafe { libc::kill(-group, signal) };
 }
 
+/// Kills the plugin of an aborted call, with its process group, if it is
+/// listed (else it is killed when listed). Listed, it is not reaped, so
+/// its pid names it and its group.
+pub(super) fn end_aborted(abort: &Abort) {
+    if let Some(group) = running().of_call(abort) {
+        signal_group(group, libc::SIGKILL);
+        // SAFETY: as in `signal_group`; the plugin itself too, should it
+        // have left its group.
+        unsafe { libc::kill(group, libc::SIGKILL) };
+    }
+}
+
 /// A running plugin, its own process group's leader.
 pub(super) struct Plugin {
     child: Child,
@@ -102,12 +114,13 @@ pub(super) struct Plugin {
     /// The signal given to `end_plugins`, if it was called before the
     /// plugin was reaped.
     ended_by: Option<i32>,
+    abort: Abort,
 }
 
 impl Plugin {
     /// Starts the plugin in a process group of its own, lists it for
     /// `end_plugins`, and hands it the terminal when the host holds it.
-    pub(super) fn spawn(command: &mut Command) -> io::Result<Plugin> {
+    pub(super) fn spawn(command: &mut Command, abort: &Abort) -> io::Result<Plugin> {
         command.process_group(0);
         let mut child = spawn_retrying(command)?;
         let Ok(group) = libc::pid_t::try_from(child.id()) else {
@@ -116,10 +129,9 @@ impl Plugin {
             return Err(io::Error::other("the plugin's process id is out of range"));
         };
         {
-            let mut running = running();
-            running.plugins.push(group);
-            // `end_plugins` came while it started: it must not run on.
-            if running.ending.is_some() {
+            // `end_plugins` or an abort came while it started: it must not
+            // run on.
+            if running().list(group, abort) {
                 signal_group(group, libc::SIGKILL);
             }
         }
@@ -130,6 +142,7 @@ impl Plugin {
             held_terminal: terminal.is_some(),
             terminal,
             ended_by: None,
+            abort: abort.clone(),
         })
     }
 
@@ -152,7 +165,7 @@ impl Plugin {
     }
 
     /// Takes the terminal back, unlists the plugin, and reaps it. When the
-    /// call was interrupted, what the plugin started goes with it, even
+    /// call was interrupted or aborted, what the plugin started goes with it, even
     /// what ignores the interrupting signal (as a shell's background
     /// commands do).
     pub(super) fn reap(&mut self) -> io::Result<ExitStatus> {
@@ -164,9 +177,9 @@ impl Plugin {
                 .is_some_and(|signal| TERMINAL_INTERRUPTS.contains(&signal));
         {
             let mut running = running();
-            running.plugins.retain(|&group| group != self.group);
+            running.unlist(self.group);
             self.ended_by = running.ending;
-            if self.ended_by.is_some() || interrupted_at_terminal {
+            if self.ended_by.is_some() || interrupted_at_terminal || self.abort.is_aborted() {
                 signal_group(self.group, libc::SIGKILL);
             }
         }
@@ -644,7 +657,7 @@ mod tests {
                 .args(["-c", script])
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped());
-            let mut plugin = Plugin::spawn(&mut command).unwrap();
+            let mut plugin = Plugin::spawn(&mut command, &Abort::default()).unwrap();
             let (_, stdout, _) = plugin.take_pipes();
             let mut watch = Watch::new(&plugin, stdout, None);
             watch.pidfd = None;

@@ -34,7 +34,7 @@ use windows_sys::Win32::System::Threading::{
     OpenThread, ResumeThread, CREATE_SUSPENDED, THREAD_SUSPEND_RESUME,
 };
 
-use super::{Collected, Outcome, Running, STDOUT_CHUNK};
+use super::{Abort, Collected, Outcome, Running, STDOUT_CHUNK};
 
 /// How often the plugin's exit is looked for.
 const EXIT_POLL_INTERVAL: Duration = Duration::from_millis(5);
@@ -67,7 +67,7 @@ pub fn end_plugins(signal: i32, grace: Duration) {
     {
         let mut running = running();
         running.ending.get_or_insert(signal);
-        for &job in &running.plugins {
+        for job in running.all() {
             // SAFETY: a listed job's handle is open.
             unsafe { TerminateJobObject(job as HANDLE, KILLED) };
         }
@@ -75,6 +75,15 @@ pub fn end_plugins(signal: i32, grace: Duration) {
     let until = Instant::now() + grace.min(Duration::from_secs(3600));
     while !running().plugins.is_empty() && Instant::now() < until {
         thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Terminates the job of an aborted call, if it is listed (else it is
+/// terminated when listed).
+pub(super) fn end_aborted(abort: &Abort) {
+    if let Some(job) = running().of_call(abort) {
+        // SAFETY: a listed job's handle is open.
+        unsafe { TerminateJobObject(job as HANDLE, KILLED) };
     }
 }
 
@@ -185,7 +194,7 @@ pub(super) struct Plugin {
 impl Plugin {
     /// Starts the plugin suspended, puts it in a new job, lists the job
     /// for `end_plugins`, and lets the plugin run.
-    pub(super) fn spawn(command: &mut Command) -> io::Result<Plugin> {
+    pub(super) fn spawn(command: &mut Command, abort: &Abort) -> io::Result<Plugin> {
         let job = Job::new()?;
         command.creation_flags(CREATE_SUSPENDED);
         let mut child = command.spawn()?;
@@ -194,12 +203,10 @@ impl Plugin {
             let _ = child.wait();
             return Err(error);
         }
-        {
-            let mut running = running();
-            running.plugins.push(job.0 as isize);
-            if running.ending.is_some() {
-                job.terminate();
-            }
+        // `end_plugins` or an abort came while it started: it must not
+        // run on.
+        if running().list(job.0 as isize, abort) {
+            job.terminate();
         }
         let plugin = Plugin {
             child,
@@ -235,8 +242,7 @@ impl Plugin {
         self.job.terminate();
         {
             let mut running = running();
-            let job = self.job.0 as isize;
-            running.plugins.retain(|&listed| listed != job);
+            running.unlist(self.job.0 as isize);
             self.ended_by = running.ending;
         }
         self.child.wait()

@@ -82,3 +82,27 @@ pub fn p256_pem() -> String {
         .to_public_key_pem(LineEnding::LF)
         .unwrap()
 }
+
+/// Runs `case` in a process of its own: this test binary again, told to
+/// run only the test `name` (its path within the binary), for a case that
+/// changes the whole process (a signal's disposition, `end_plugins`) or
+/// looks at all of it (its children). In that process, runs `case`.
+pub fn in_own_process(name: &str, case: impl FnOnce()) {
+    const CASE: &str = "SIGSTORE_KMS_TEST_OWN_PROCESS";
+    if std::env::var_os(CASE).is_some_and(|running| running == name) {
+        case();
+        return;
+    }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CASE, name)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "{name}, in a process of its own: {}\n{stdout}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
