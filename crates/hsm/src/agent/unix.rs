@@ -74,10 +74,7 @@ pub fn is_private_dir(dir: &Path) -> bool {
 /// `$XDG_RUNTIME_DIR` when that is private, else in the temporary
 /// directory.
 pub fn private_dir() -> io::Result<PathBuf> {
-    let base = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|dir| dir.is_absolute() && is_private_dir(dir))
-        .unwrap_or_else(std::env::temp_dir);
+    let base = crate::sys::runtime_dir().unwrap_or_else(std::env::temp_dir);
     let template = base.join("sigstore-kms-hsm-XXXXXX");
     let mut template = CString::new(template.into_os_string().into_vec())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL in the directory name"))?

@@ -15,6 +15,6 @@ use windows as platform;
 
 pub use platform::{exposed_mode, lock_exclusive, private_dir};
 /// Only the agent, which exists on Unix alone, checks a directory it did
-/// not make.
+/// not make, and makes one of its own in the runtime directory.
 #[cfg(unix)]
-pub use unix::check_private;
+pub use unix::{check_private, runtime_dir};

@@ -15,20 +15,33 @@ pub fn exposed_mode(metadata: &Metadata) -> Option<u32> {
     (mode & 0o077 != 0).then_some(mode)
 }
 
-/// `$XDG_RUNTIME_DIR/NAME` when that directory exists, else `NAME-UID` in
-/// the temporary directory, made sure to be private (see
-/// [`ensure_private`]).
+/// `$XDG_RUNTIME_DIR/NAME` when that directory is private to this user
+/// (see [`runtime_dir`]), else `NAME-UID` in the temporary directory, made
+/// sure to be private (see [`ensure_private`]).
 pub fn private_dir(name: &str) -> io::Result<PathBuf> {
     // SAFETY: getuid has no preconditions and cannot fail.
     let uid = unsafe { libc::getuid() };
-    // A variable inherited through `su` or `sudo` can name another user's
-    // directory, or one that does not exist.
-    let dir = match env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
-        Some(runtime) if runtime.is_absolute() && runtime.is_dir() => runtime.join(name),
-        _ => env::temp_dir().join(format!("{name}-{uid}")),
+    let dir = match runtime_dir() {
+        Some(runtime) => runtime.join(name),
+        None => env::temp_dir().join(format!("{name}-{uid}")),
     };
     ensure_private(&dir, uid)?;
     Ok(dir)
+}
+
+/// `$XDG_RUNTIME_DIR`, where the plugin's private directories go, when it
+/// is an absolute path to a directory private to this user: the one rule
+/// for every directory of the plugin's (the create locks, the agent's
+/// socket). A variable inherited through `su` or `sudo` can name another
+/// user's directory, or one that does not exist.
+pub fn runtime_dir() -> Option<PathBuf> {
+    runtime_dir_from(env::var_os("XDG_RUNTIME_DIR"))
+}
+
+fn runtime_dir_from(value: Option<std::ffi::OsString>) -> Option<PathBuf> {
+    value
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute() && check_private(dir).is_ok())
 }
 
 /// Refuses `dir` unless it is a directory (not a link) that this user
@@ -133,6 +146,22 @@ mod tests {
             assert_eq!(err.kind(), io::ErrorKind::PermissionDenied, "{err}");
             assert!(err.to_string().contains(reason), "{err}");
         }
+    }
+
+    #[test]
+    fn only_a_private_runtime_directory_is_used() {
+        let base = tempfile::tempdir().unwrap();
+        let private = base.path().join("private");
+        ensure_private(&private, uid()).unwrap();
+        let open = base.path().join("open");
+        fs::create_dir(&open).unwrap();
+        fs::set_permissions(&open, Permissions::from_mode(0o755)).unwrap();
+        let runtime = |dir: &Path| runtime_dir_from(Some(dir.as_os_str().to_owned()));
+        assert_eq!(runtime(&private), Some(private.clone()));
+        for refused in [&open, &base.path().join("missing"), Path::new("relative")] {
+            assert_eq!(runtime(refused), None, "{}", refused.display());
+        }
+        assert_eq!(runtime_dir_from(None), None);
     }
 
     #[test]
