@@ -21,7 +21,7 @@ cargo="${CARGO:-cargo}"
 
 only="${1:-}"
 echo "== build (release): sigstore-kms-bench, sigstore-kms-localkms, sigstore-kms-hsm, sigstore-kms" >&2
-"$cargo" build --release --locked -p sigstore-kms-bench -p sigstore-kms-localkms -p sigstore-kms-hsm -p sigstore-kms-cli
+"$cargo" build --release --locked -p sigstore-kms-bench --features sigstore-kms-bench/async -p sigstore-kms-localkms -p sigstore-kms-hsm -p sigstore-kms-cli
 
 static_bin=""
 if [ "$(uname -s)" = Linux ] && [ "$only" != hsm ]; then

@@ -7,7 +7,7 @@
 //! ```text
 //! sigstore-kms-bench report --cargo-bin-dir DIR [--static-bin-dir DIR] [--go-bin-dir DIR] --out BENCHMARKS.md
 //! sigstore-kms-bench hsm-report --cargo-bin-dir DIR [--go-bin-dir DIR] --out BENCHMARKS.md
-//! sigstore-kms-bench calls --op public-key|sign-digest|true|true-client --key NAME://REF --hash sha256|sha384 --n N --plugin-dir DIR
+//! sigstore-kms-bench calls --op public-key|sign-digest|true|true-client|true-async --key NAME://REF --hash sha256|sha384 --n N --plugin-dir DIR
 //! sigstore-kms-bench stream --key NAME://REF --hash sha256|sha384 --plugin-dir DIR FILE
 //! sigstore-kms-bench concurrent --key NAME://REF --plugin-dir DIR --signers K --calls M [--file F]
 //! ```

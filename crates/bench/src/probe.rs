@@ -38,7 +38,7 @@ fn client(args: &Args, hash_func: HashFunc) -> Result<Client> {
 /// `true` spawns /bin/true as the client spawns a plugin (own process
 /// group, stdout piped, waited for); `true-client` runs /bin/true through
 /// the client itself (the call fails on the empty reply, after the whole
-/// call has run).
+/// call has run); `true-async` the same through `AsyncClient`.
 pub fn calls(args: &Args) -> Result<()> {
     let n: u32 = args.num("n", 100)?;
     let mut call: Box<dyn FnMut() -> Result<()>> = match args.get("op")? {
@@ -59,6 +59,7 @@ pub fn calls(args: &Args) -> Result<()> {
                 Ok(())
             })
         }
+        "true-async" => true_async()?,
         "public-key" => {
             let (hash_func, _) = hash_and_digest(args.opt("hash").unwrap_or("sha256"))?;
             let client = client(args, hash_func)?;
@@ -85,6 +86,28 @@ pub fn calls(args: &Args) -> Result<()> {
     let per_call = start.elapsed() / n;
     println!("{:.1}", per_call.as_secs_f64() * 1e6);
     Ok(())
+}
+
+/// /bin/true through `AsyncClient`, one call after another on a
+/// current-thread runtime: what handing the call to tokio's blocking pool
+/// adds to the blocking call it makes there.
+#[cfg(feature = "async")]
+fn true_async() -> Result<Box<dyn FnMut() -> Result<()>>> {
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    let client = sigstore_kms_client::AsyncClient::new(
+        Client::builder()
+            .stderr(StderrMode::CAPTURE_TAIL)
+            .with_executable("/bin/true", "unused"),
+    );
+    Ok(Box::new(move || {
+        let _ = runtime.block_on(client.public_key(&CallOptions::new()));
+        Ok(())
+    }))
+}
+
+#[cfg(not(feature = "async"))]
+fn true_async() -> Result<Box<dyn FnMut() -> Result<()>>> {
+    Err("--op true-async needs the `async` feature (bench/run.sh builds with it)".into())
 }
 
 /// `stream`: signs FILE through the client; prints the seconds the call

@@ -383,10 +383,12 @@ fn per_call(bench: &Bench, rounds: usize, n: u32) -> Result<Calls> {
     // [op][host: 0 rust, 1 go][plugin: PLUGINS] -> per round
     let mut pairs: [[[Vec<f64>; 3]; 2]; 2] = Default::default();
     let (mut floor, mut floor_client, mut floor_go) = (Vec::new(), Vec::new(), Vec::new());
+    let mut floor_async = Vec::new();
     for round in 0..rounds {
         eprintln!("per-call round {}/{rounds}", round + 1);
         floor.push(bench.probe(&["calls", "--op", "true", "--n", &n_text])?[0]);
         floor_client.push(bench.probe(&["calls", "--op", "true-client", "--n", &n_text])?[0]);
+        floor_async.push(bench.probe(&["calls", "--op", "true-async", "--n", &n_text])?[0]);
         if let Some(value) = bench.go_host(&["-op", "true", "-n", &n_text])? {
             floor_go.push(value);
         }
@@ -442,6 +444,7 @@ fn per_call(bench: &Bench, rounds: usize, n: u32) -> Result<Calls> {
         &floor,
     )?;
     row(&mut text, "through the client library (`Client` with /bin/true as the plugin; fails on the empty reply)", &floor_client)?;
+    row(&mut text, "the same through `AsyncClient` (the blocking call on tokio's blocking pool, a current-thread runtime, one call at a time)", &floor_async)?;
     row(
         &mut text,
         "Go `exec.Command(..).Output()`, as cliplugin runs a plugin",

@@ -20,7 +20,8 @@ mod pool;
 /// task) ends its plugin at once, with every process it started.
 ///
 /// The cost: each call in flight holds one thread of tokio's blocking pool
-/// while its plugin runs, next to the process the call starts anyway.
+/// while its plugin runs, next to the process the call starts anyway (and,
+/// as any call with a message, the thread that streams it to the plugin).
 /// Calls beyond the pool's limit (`max_blocking_threads` of the runtime's
 /// builder, 512 by default) wait in its queue for a thread; their deadline
 /// runs while they wait, and one that passes fails the call without
