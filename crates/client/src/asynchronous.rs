@@ -15,7 +15,8 @@ mod pool;
 /// A [`Client`] whose calls are futures (the `tokio` feature). Each method
 /// is the [`Client`] method of the same name, with everything the crate
 /// docs promise of a call, on every OS; messages are any [`AsyncRead`],
-/// streamed to the plugin as they are read. Dropping a call's future
+/// streamed to the plugin as they are read, and one that stalls holds the
+/// call no longer than its plugin runs. Dropping a call's future
 /// (`tokio::time::timeout`, the losing branch of a `select!`, an aborted
 /// task) ends its plugin at once, with every process it started.
 ///

@@ -14,7 +14,7 @@ use sigstore_kms_protocol::{
 use crate::discovery::{self, find_plugin, parse_key_reference};
 use crate::error::ResponseProblem;
 use crate::methods::{self, Request};
-use crate::process::{self, Abort, Invocation, ProcessSettings};
+use crate::process::{self, CallLink, Invocation, ProcessSettings};
 use crate::{CallOptions, Error, PublicKey, StderrMode};
 
 /// Default limit on what a plugin may write to stdout.
@@ -282,7 +282,7 @@ impl Client {
     ) -> Result<RawReply, Error> {
         let method = args.method().unwrap_or(MethodName::DefaultAlgorithm);
         let (json, deadline) = self.prepare(args, self.deadline(options))?;
-        let abort = Abort::default();
+        let abort = CallLink::default();
         let invocation = self.invocation(method, version, &json, deadline, &abort);
         let supervised = process::run(&invocation, NO_MESSAGE)?;
         let exited = process::exited(&invocation, supervised)?;
@@ -298,7 +298,7 @@ impl Client {
     }
 
     fn call<T, R: Read + Send>(&self, request: Request<T>, message: Option<R>) -> Result<T, Error> {
-        self.call_abortable(request, message, &Abort::default())
+        self.call_abortable(request, message, &CallLink::default())
     }
 
     /// Makes the call `request` describes, which `abort` can end from
@@ -307,7 +307,7 @@ impl Client {
         &self,
         request: Request<T>,
         message: Option<R>,
-        abort: &Abort,
+        abort: &CallLink,
     ) -> Result<T, Error> {
         let Request {
             method,
@@ -329,7 +329,7 @@ impl Client {
         version: &'a str,
         args_json: &'a str,
         deadline: Option<Instant>,
-        abort: &'a Abort,
+        abort: &'a CallLink,
     ) -> Invocation<'a> {
         Invocation {
             settings: &self.inner.settings,

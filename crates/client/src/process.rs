@@ -21,6 +21,7 @@ use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -42,11 +43,11 @@ use windows as sys;
 pub use sys::end_plugins;
 
 /// The plugins this process is running, for [`end_plugins`] and for
-/// [`Abort::abort`]: each OS lists what it ends a plugin's tree by (a
+/// [`CallLink::abort`]: each OS lists what it ends a plugin's tree by (a
 /// process group, a job).
 struct Running<T> {
-    /// One entry per plugin not yet reaped, with its call's [`Abort`].
-    plugins: Vec<(T, Abort)>,
+    /// One entry per plugin not yet reaped, with its call's [`CallLink`].
+    plugins: Vec<(T, CallLink)>,
     /// The signal given to [`end_plugins`], once it was called.
     ending: Option<i32>,
 }
@@ -62,7 +63,7 @@ impl<T: Copy + PartialEq> Running<T> {
     /// Lists a plugin just started; true when it must be ended at once,
     /// because `end_plugins` was called or its call aborted while it
     /// started.
-    fn list(&mut self, plugin: T, abort: &Abort) -> bool {
+    fn list(&mut self, plugin: T, abort: &CallLink) -> bool {
         self.plugins.push((plugin, abort.clone()));
         self.ending.is_some() || abort.is_aborted()
     }
@@ -77,10 +78,10 @@ impl<T: Copy + PartialEq> Running<T> {
     }
 
     /// The plugin of the call `abort` belongs to, if it is listed.
-    fn of_call(&self, abort: &Abort) -> Option<T> {
+    fn of_call(&self, abort: &CallLink) -> Option<T> {
         self.plugins
             .iter()
-            .find(|(_, listed)| Arc::ptr_eq(&listed.0, &abort.0))
+            .find(|(_, listed)| listed.same_call(abort))
             .map(|(plugin, _)| *plugin)
     }
 }
@@ -90,24 +91,67 @@ fn lock<T>(running: &'static Mutex<Running<T>>) -> MutexGuard<'static, Running<T
     running.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Ends one call's plugin from outside the call, as a dropped
-/// asynchronous call does. The flag is set before the list is looked at,
-/// and the list looks at it when a plugin is listed, both under the
-/// list's lock: a plugin started before, during or after the abort is
-/// ended with everything it started, and its call reaps it as usual.
+/// A call's link to the code that made it, from another thread: what an
+/// asynchronous call's future uses to abort the call when it is dropped,
+/// and to learn when the supervision ended (from then on, the call only
+/// waits for its stdin helper, which may wait for the message).
+///
+/// The abort flag is set before the list is looked at, and the list looks
+/// at it when a plugin is listed, both under the list's lock: a plugin
+/// started before, during or after the abort is ended with everything it
+/// started, and its call reaps it as usual.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Abort(Arc<AtomicBool>);
+pub(crate) struct CallLink(Arc<LinkState>);
 
-impl Abort {
-    // Only `AsyncClient` (the `tokio` feature) aborts calls.
+#[derive(Debug, Default)]
+struct LinkState {
+    aborted: AtomicBool,
+    supervised: AtomicBool,
+    /// Woken when the supervision ends.
+    waker: Mutex<Option<Waker>>,
+}
+
+impl CallLink {
+    // Only `AsyncClient` (the `tokio` feature) aborts calls and waits for
+    // the end of the supervision.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn abort(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.aborted.store(true, Ordering::SeqCst);
         sys::end_aborted(self);
     }
 
     fn is_aborted(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.aborted.load(Ordering::SeqCst)
+    }
+
+    fn same_call(&self, other: &CallLink) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    fn supervision_ended(&self) {
+        self.0.supervised.store(true, Ordering::SeqCst);
+        let waker = self
+            .0
+            .waker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Ready once the plugin is reaped and its pipes closed.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn poll_supervision_ended(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.0.supervised.load(Ordering::SeqCst) {
+            *self.0.waker.lock().unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
+            // Ended between the look and the waker's registration?
+            if !self.0.supervised.load(Ordering::SeqCst) {
+                return Poll::Pending;
+            }
+        }
+        Poll::Ready(())
     }
 }
 
@@ -145,7 +189,7 @@ pub(crate) struct Invocation<'a> {
     pub version: &'a str,
     pub args_json: &'a str,
     pub deadline: Option<Instant>,
-    pub abort: &'a Abort,
+    pub abort: &'a CallLink,
 }
 
 /// Runs the plugin once and returns its answer to the method.
@@ -191,7 +235,7 @@ pub(crate) fn run<R: Read + Send>(
         action: format!("cannot start plugin `{}`", exe_name()),
         source,
     })?;
-    let supervised = supervise(&mut plugin, settings, deadline, message);
+    let supervised = supervise(&mut plugin, settings, deadline, message, abort);
     if let Some(signal) = plugin.interruption(&supervised.outcome) {
         return Err(Error::Interrupted {
             method,
@@ -239,6 +283,7 @@ fn supervise<R: Read + Send>(
     settings: &ProcessSettings,
     deadline: Option<Instant>,
     message: Option<R>,
+    link: &CallLink,
 ) -> Supervised {
     let stderr_limit = match settings.stderr {
         StderrMode::Capture(limit) => Some(limit),
@@ -260,6 +305,10 @@ fn supervise<R: Read + Send>(
         }
         let outcome = watch_until_done(plugin, &mut watch, &mut collected, settings, deadline);
         cancel.store(true, Ordering::Relaxed);
+        // The helper may wait for the message: whoever provides it can
+        // stop now (a future that reads an `AsyncRead`; a blocking `Read`
+        // is waited for).
+        link.supervision_ended();
         outcome
     });
     Supervised {

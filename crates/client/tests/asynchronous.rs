@@ -249,3 +249,34 @@ fn a_dropped_call_leaves_no_zombie_while_the_runtime_is_idle() {
         },
     );
 }
+
+/// A message source that never yields a byte nor wakes its reader.
+struct NeverReady;
+
+impl tokio::io::AsyncRead for NeverReady {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        _buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Pending
+    }
+}
+
+/// The deadline ends a call whose message source stalls: reading it stops
+/// once the plugin is killed and reaped.
+#[tokio::test]
+async fn a_stalled_message_does_not_hold_the_call_past_its_deadline() {
+    let plugins = Plugins::new();
+    let client = AsyncClient::new(plugins.client(common::Steps::new().sleep(60)));
+    let options = CallOptions::new().timeout(Duration::from_secs(1));
+    let start = std::time::Instant::now();
+    let call = client.sign_message(NeverReady, &options);
+    let result = tokio::time::timeout(Duration::from_secs(30), call).await;
+    let elapsed = start.elapsed();
+    match result {
+        Ok(Err(sigstore_kms_client::Error::DeadlineExceeded { .. })) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+}

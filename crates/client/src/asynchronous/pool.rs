@@ -1,10 +1,12 @@
 //! A blocking call made on tokio's blocking pool, for a future: the future
 //! hands the caller's `AsyncRead` message over to the call (see
-//! `handover`), waits for its result, and, dropped before it, aborts it.
+//! `handover`) until the plugin is reaped, waits for its result, and,
+//! dropped before it, aborts it.
 //! The plugin is then ended through the list
 //! [`end_plugins`](crate::end_plugins) keeps, and the call on the pool
 //! reaps it as any call does.
 
+use std::future::poll_fn;
 use std::panic;
 
 use tokio::io::AsyncRead;
@@ -12,7 +14,7 @@ use tokio::task::{JoinError, JoinHandle};
 
 use super::handover;
 use crate::methods::Request;
-use crate::process::Abort;
+use crate::process::CallLink;
 use crate::{Client, Error};
 
 /// Makes `client`'s call of `request` on the blocking pool, handing
@@ -25,18 +27,28 @@ pub(super) async fn call<T: Send + 'static, R: AsyncRead + Unpin>(
     let (sender, reader) = handover::channel();
     let reader = message.is_some().then_some(reader);
     let client = client.clone();
-    let abort = Abort::default();
+    let link = CallLink::default();
     let call = tokio::task::spawn_blocking({
-        let abort = abort.clone();
-        move || client.call_abortable(request, reader, &abort)
+        let link = link.clone();
+        move || client.call_abortable(request, reader, &link)
     });
-    let mut call = AbortOnDrop { call, abort };
+    let mut call = AbortOnDrop { call, link };
     let Some(message) = message else {
         return joined((&mut call.call).await);
     };
+    // Once the plugin is reaped, the message is no longer wanted: the
+    // call may be waiting for it (its stdin helper), so stop reading it,
+    // which its reader sees as an error, not as an end.
+    let supervised = poll_fn(|cx| call.link.poll_supervision_ended(cx));
+    let pass_on = async {
+        tokio::select! {
+            () = handover::pass_on(message, sender) => {}
+            () = supervised => {}
+        }
+    };
     tokio::select! {
         result = &mut call.call => joined(result),
-        () = handover::pass_on(message, sender) => joined((&mut call.call).await),
+        () = pass_on => joined((&mut call.call).await),
     }
 }
 
@@ -44,7 +56,7 @@ pub(super) async fn call<T: Send + 'static, R: AsyncRead + Unpin>(
 /// (after the call ended, the abort finds no plugin and does nothing).
 struct AbortOnDrop<T> {
     call: JoinHandle<T>,
-    abort: Abort,
+    link: CallLink,
 }
 
 impl<T> Drop for AbortOnDrop<T> {
@@ -52,7 +64,7 @@ impl<T> Drop for AbortOnDrop<T> {
         // Keeps a call still queued from starting; one that started is
         // ended through its plugin.
         self.call.abort();
-        self.abort.abort();
+        self.link.abort();
     }
 }
 

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{Abort, Collected, Outcome, Running, STDOUT_CHUNK};
+use super::{CallLink, Collected, Outcome, Running, STDOUT_CHUNK};
 
 /// The process group of each plugin not yet reaped (its pid, which cannot
 /// be reused while it is listed), for [`end_plugins`].
@@ -94,7 +94,7 @@ fn signal_group(group: libc::pid_t, signal: i32) {
 /// Kills the plugin of an aborted call, with its process group, if it is
 /// listed (else it is killed when listed). Listed, it is not reaped, so
 /// its pid names it and its group.
-pub(super) fn end_aborted(abort: &Abort) {
+pub(super) fn end_aborted(abort: &CallLink) {
     if let Some(group) = running().of_call(abort) {
         signal_group(group, libc::SIGKILL);
         // SAFETY: as in `signal_group`; the plugin itself too, should it
@@ -114,13 +114,13 @@ pub(super) struct Plugin {
     /// The signal given to `end_plugins`, if it was called before the
     /// plugin was reaped.
     ended_by: Option<i32>,
-    abort: Abort,
+    abort: CallLink,
 }
 
 impl Plugin {
     /// Starts the plugin in a process group of its own, lists it for
     /// `end_plugins`, and hands it the terminal when the host holds it.
-    pub(super) fn spawn(command: &mut Command, abort: &Abort) -> io::Result<Plugin> {
+    pub(super) fn spawn(command: &mut Command, abort: &CallLink) -> io::Result<Plugin> {
         command.process_group(0);
         let mut child = spawn_retrying(command)?;
         let Ok(group) = libc::pid_t::try_from(child.id()) else {
@@ -657,7 +657,7 @@ mod tests {
                 .args(["-c", script])
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped());
-            let mut plugin = Plugin::spawn(&mut command, &Abort::default()).unwrap();
+            let mut plugin = Plugin::spawn(&mut command, &CallLink::default()).unwrap();
             let (_, stdout, _) = plugin.take_pipes();
             let mut watch = Watch::new(&plugin, stdout, None);
             watch.pidfd = None;

@@ -34,7 +34,7 @@ use windows_sys::Win32::System::Threading::{
     OpenThread, ResumeThread, CREATE_SUSPENDED, THREAD_SUSPEND_RESUME,
 };
 
-use super::{Abort, Collected, Outcome, Running, STDOUT_CHUNK};
+use super::{CallLink, Collected, Outcome, Running, STDOUT_CHUNK};
 
 /// How often the plugin's exit is looked for.
 const EXIT_POLL_INTERVAL: Duration = Duration::from_millis(5);
@@ -80,7 +80,7 @@ pub fn end_plugins(signal: i32, grace: Duration) {
 
 /// Terminates the job of an aborted call, if it is listed (else it is
 /// terminated when listed).
-pub(super) fn end_aborted(abort: &Abort) {
+pub(super) fn end_aborted(abort: &CallLink) {
     if let Some(job) = running().of_call(abort) {
         // SAFETY: a listed job's handle is open.
         unsafe { TerminateJobObject(job as HANDLE, KILLED) };
@@ -194,7 +194,7 @@ pub(super) struct Plugin {
 impl Plugin {
     /// Starts the plugin suspended, puts it in a new job, lists the job
     /// for `end_plugins`, and lets the plugin run.
-    pub(super) fn spawn(command: &mut Command, abort: &Abort) -> io::Result<Plugin> {
+    pub(super) fn spawn(command: &mut Command, abort: &CallLink) -> io::Result<Plugin> {
         let job = Job::new()?;
         command.creation_flags(CREATE_SUSPENDED);
         let mut child = command.spawn()?;
