@@ -282,8 +282,8 @@ impl Client {
     ) -> Result<RawReply, Error> {
         let method = args.method().unwrap_or(MethodName::DefaultAlgorithm);
         let (json, deadline) = self.prepare(args, self.deadline(options))?;
-        let abort = CallLink::default();
-        let invocation = self.invocation(method, version, &json, deadline, &abort);
+        let link = CallLink::default();
+        let invocation = self.invocation(method, version, &json, deadline, &link);
         let supervised = process::run(&invocation, NO_MESSAGE)?;
         let exited = process::exited(&invocation, supervised)?;
         Ok(RawReply {
@@ -301,13 +301,13 @@ impl Client {
         self.call_abortable(request, message, &CallLink::default())
     }
 
-    /// Makes the call `request` describes, which `abort` can end from
+    /// Makes the call `request` describes, which `link` can abort from
     /// another thread.
     pub(crate) fn call_abortable<T, R: Read + Send>(
         &self,
         request: Request<T>,
         message: Option<R>,
-        abort: &CallLink,
+        link: &CallLink,
     ) -> Result<T, Error> {
         let Request {
             method,
@@ -316,7 +316,7 @@ impl Client {
             reply,
         } = request;
         let (json, deadline) = self.prepare(args, deadline)?;
-        let invocation = self.invocation(method, PROTOCOL_VERSION, &json, deadline, abort);
+        let invocation = self.invocation(method, PROTOCOL_VERSION, &json, deadline, link);
         let started = Instant::now();
         let result = process::call(&invocation, message);
         log_call(&self.inner.executable, method, started.elapsed(), &result);
@@ -329,7 +329,7 @@ impl Client {
         version: &'a str,
         args_json: &'a str,
         deadline: Option<Instant>,
-        abort: &'a CallLink,
+        link: &'a CallLink,
     ) -> Invocation<'a> {
         Invocation {
             settings: &self.inner.settings,
@@ -338,7 +338,7 @@ impl Client {
             version,
             args_json,
             deadline,
-            abort,
+            link,
         }
     }
 

@@ -63,9 +63,9 @@ impl<T: Copy + PartialEq> Running<T> {
     /// Lists a plugin just started; true when it must be ended at once,
     /// because `end_plugins` was called or its call aborted while it
     /// started.
-    fn list(&mut self, plugin: T, abort: &CallLink) -> bool {
-        self.plugins.push((plugin, abort.clone()));
-        self.ending.is_some() || abort.is_aborted()
+    fn list(&mut self, plugin: T, link: &CallLink) -> bool {
+        self.plugins.push((plugin, link.clone()));
+        self.ending.is_some() || link.is_aborted()
     }
 
     fn unlist(&mut self, plugin: T) {
@@ -77,11 +77,11 @@ impl<T: Copy + PartialEq> Running<T> {
         self.plugins.iter().map(|(plugin, _)| *plugin)
     }
 
-    /// The plugin of the call `abort` belongs to, if it is listed.
-    fn of_call(&self, abort: &CallLink) -> Option<T> {
+    /// The plugin of the call `link` belongs to, if it is listed.
+    fn of_call(&self, link: &CallLink) -> Option<T> {
         self.plugins
             .iter()
-            .find(|(_, listed)| listed.same_call(abort))
+            .find(|(_, listed)| listed.same_call(link))
             .map(|(plugin, _)| *plugin)
     }
 }
@@ -189,7 +189,7 @@ pub(crate) struct Invocation<'a> {
     pub version: &'a str,
     pub args_json: &'a str,
     pub deadline: Option<Instant>,
-    pub abort: &'a CallLink,
+    pub link: &'a CallLink,
 }
 
 /// Runs the plugin once and returns its answer to the method.
@@ -212,7 +212,7 @@ pub(crate) fn run<R: Read + Send>(
         executable,
         method,
         deadline,
-        abort,
+        link,
         ..
     } = invocation;
     let exe_name = || executable.display().to_string();
@@ -231,11 +231,11 @@ pub(crate) fn run<R: Read + Send>(
     }
 
     let mut command = command(invocation, message.is_some());
-    let mut plugin = sys::Plugin::spawn(&mut command, abort).map_err(|source| Error::Io {
+    let mut plugin = sys::Plugin::spawn(&mut command, link).map_err(|source| Error::Io {
         action: format!("cannot start plugin `{}`", exe_name()),
         source,
     })?;
-    let supervised = supervise(&mut plugin, settings, deadline, message, abort);
+    let supervised = supervise(&mut plugin, settings, deadline, message, link);
     if let Some(signal) = plugin.interruption(&supervised.outcome) {
         return Err(Error::Interrupted {
             method,

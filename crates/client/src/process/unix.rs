@@ -94,8 +94,8 @@ fn signal_group(group: libc::pid_t, signal: i32) {
 /// Kills the plugin of an aborted call, with its process group, if it is
 /// listed (else it is killed when listed). Listed, it is not reaped, so
 /// its pid names it and its group.
-pub(super) fn end_aborted(abort: &CallLink) {
-    if let Some(group) = running().of_call(abort) {
+pub(super) fn end_aborted(link: &CallLink) {
+    if let Some(group) = running().of_call(link) {
         signal_group(group, libc::SIGKILL);
         // SAFETY: as in `signal_group`; the plugin itself too, should it
         // have left its group.
@@ -114,13 +114,13 @@ pub(super) struct Plugin {
     /// The signal given to `end_plugins`, if it was called before the
     /// plugin was reaped.
     ended_by: Option<i32>,
-    abort: CallLink,
+    link: CallLink,
 }
 
 impl Plugin {
     /// Starts the plugin in a process group of its own, lists it for
     /// `end_plugins`, and hands it the terminal when the host holds it.
-    pub(super) fn spawn(command: &mut Command, abort: &CallLink) -> io::Result<Plugin> {
+    pub(super) fn spawn(command: &mut Command, link: &CallLink) -> io::Result<Plugin> {
         command.process_group(0);
         let mut child = spawn_retrying(command)?;
         let Ok(group) = libc::pid_t::try_from(child.id()) else {
@@ -131,7 +131,7 @@ impl Plugin {
         {
             // `end_plugins` or an abort came while it started: it must not
             // run on.
-            if running().list(group, abort) {
+            if running().list(group, link) {
                 signal_group(group, libc::SIGKILL);
             }
         }
@@ -142,7 +142,7 @@ impl Plugin {
             held_terminal: terminal.is_some(),
             terminal,
             ended_by: None,
-            abort: abort.clone(),
+            link: link.clone(),
         })
     }
 
@@ -179,7 +179,7 @@ impl Plugin {
             let mut running = running();
             running.unlist(self.group);
             self.ended_by = running.ending;
-            if self.ended_by.is_some() || interrupted_at_terminal || self.abort.is_aborted() {
+            if self.ended_by.is_some() || interrupted_at_terminal || self.link.is_aborted() {
                 signal_group(self.group, libc::SIGKILL);
             }
         }

@@ -80,8 +80,8 @@ pub fn end_plugins(signal: i32, grace: Duration) {
 
 /// Terminates the job of an aborted call, if it is listed (else it is
 /// terminated when listed).
-pub(super) fn end_aborted(abort: &CallLink) {
-    if let Some(job) = running().of_call(abort) {
+pub(super) fn end_aborted(link: &CallLink) {
+    if let Some(job) = running().of_call(link) {
         // SAFETY: a listed job's handle is open.
         unsafe { TerminateJobObject(job as HANDLE, KILLED) };
     }
@@ -194,7 +194,7 @@ pub(super) struct Plugin {
 impl Plugin {
     /// Starts the plugin suspended, puts it in a new job, lists the job
     /// for `end_plugins`, and lets the plugin run.
-    pub(super) fn spawn(command: &mut Command, abort: &CallLink) -> io::Result<Plugin> {
+    pub(super) fn spawn(command: &mut Command, link: &CallLink) -> io::Result<Plugin> {
         let job = Job::new()?;
         command.creation_flags(CREATE_SUSPENDED);
         let mut child = command.spawn()?;
@@ -205,7 +205,7 @@ impl Plugin {
         }
         // `end_plugins` or an abort came while it started: it must not
         // run on.
-        if running().list(job.0 as isize, abort) {
+        if running().list(job.0 as isize, link) {
             job.terminate();
         }
         let plugin = Plugin {
