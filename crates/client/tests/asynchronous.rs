@@ -1,5 +1,8 @@
-//! `AsyncClient` (feature `tokio`): concurrent calls stream their messages
-//! and verify, and a dropped call leaves no process behind.
+//! What only `AsyncClient` (feature `tokio`) does: concurrent calls stream
+//! their messages and verify; a dropped call leaves no process and no
+//! zombie behind; a stalled message source does not hold a call; a call
+//! queued for the blocking pool keeps its deadline. What both clients do
+//! is in `supervision.rs`.
 // Script plugins and /proc: Unix, and Linux for the process scan.
 #![cfg(unix)]
 
@@ -279,4 +282,40 @@ async fn a_stalled_message_does_not_hold_the_call_past_its_deadline() {
         other => panic!("{other:?}"),
     }
     assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+}
+
+/// Calls beyond the blocking pool's limit wait for a thread, their
+/// deadline running: one that passes while it waits fails without
+/// starting its plugin.
+#[test]
+fn a_call_queued_past_its_deadline_starts_no_plugin() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .max_blocking_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let plugins = Plugins::new();
+    let marker = plugins.path("started");
+    let busy = AsyncClient::new(plugins.client(common::Steps::new().sleep(3).exit(0)));
+    let queued = AsyncClient::new(plugins.client(common::Steps::new().touch(&marker).exit(0)));
+    let (busy_result, queued_result) = runtime.block_on(async {
+        let options = CallOptions::new();
+        let busy = busy.public_key(&options);
+        let deadline = CallOptions::new().timeout(Duration::from_millis(500));
+        let queued = async {
+            // Queued behind the first call, which holds the only thread.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            queued.public_key(&deadline).await
+        };
+        tokio::join!(busy, queued)
+    });
+    assert!(busy_result.is_err(), "the busy plugin answers nothing");
+    assert!(
+        matches!(
+            queued_result,
+            Err(sigstore_kms_client::Error::DeadlineExceeded { .. })
+        ),
+        "{queued_result:?}"
+    );
+    assert!(!marker.exists(), "the queued call started its plugin");
 }
