@@ -30,6 +30,7 @@ mod agent;
 mod algorithm;
 mod create_lock;
 mod error;
+mod generate;
 mod keys;
 mod kms;
 mod pair;
@@ -37,6 +38,7 @@ mod public_key;
 mod settings;
 mod sys;
 mod token;
+mod token_info;
 mod uri;
 
 fn main() {
