@@ -35,6 +35,7 @@ mod keys;
 mod kms;
 mod pair;
 mod public_key;
+mod report;
 mod settings;
 mod sys;
 mod token;
@@ -43,5 +44,5 @@ mod uri;
 
 fn main() {
     agent::intercept();
-    sigstore_kms_handler::run(kms::Hsm::open)
+    sigstore_kms_handler::run(|init| report::report(kms::Hsm::open(init)).map(report::ReportErrors))
 }
