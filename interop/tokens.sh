@@ -282,7 +282,7 @@ softhsm() {
                 failures=$((failures + 1))
         done
     done
-    cat "$dir"/parallel/*.log | sort | uniq -c | sed 's/^/    /'
+    { grep -hv "^Signature written" "$dir"/parallel/*.log || true; } | sort | uniq -c | sed "s/^/    /"
     check "softhsm 32 parallel signers in direct mode, 6 calls each: $failures of 192 failed" \
         test "$failures" -eq 0
 }

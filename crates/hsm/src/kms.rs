@@ -17,9 +17,11 @@ use crate::settings::Settings;
 use crate::token::{Module, TokenSession};
 use crate::uri::KeyUri;
 
-/// How long a call without a deadline keeps opening a token that fails
-/// for a moment.
-const RETRY_WITHOUT_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a token that fails for a moment is opened again at most.
+/// Long enough for 32 processes logging in to one SoftHSM2 token at once;
+/// short enough that a token that is really missing (a typo in `token=`)
+/// is reported soon.
+const RETRY_WINDOW: Duration = Duration::from_secs(5);
 
 /// What is left of the deadline for the call itself after the last
 /// attempt to open the token.
@@ -36,15 +38,14 @@ fn backoff(attempt: u32) -> Duration {
     base + base.mul_f64(f64::from(jitter % 1000) / 1000.0)
 }
 
-/// Until when a transient failure to open the token is retried: shortly
-/// before the call's deadline, or [`RETRY_WITHOUT_DEADLINE`] from `start`.
+/// Until when a transient failure to open the token is retried: for
+/// [`RETRY_WINDOW`] from `start`, and never later than [`WORK_MARGIN`]
+/// before the call's deadline.
 fn retry_until(start: SystemTime, deadline: Option<SystemTime>) -> SystemTime {
-    match deadline {
-        Some(deadline) => deadline
-            .checked_sub(WORK_MARGIN)
-            .filter(|until| *until > start)
-            .unwrap_or(start),
-        None => start + RETRY_WITHOUT_DEADLINE,
+    let window = start + RETRY_WINDOW;
+    match deadline.and_then(|deadline| deadline.checked_sub(WORK_MARGIN)) {
+        Some(before_deadline) if before_deadline < window => before_deadline.max(start),
+        _ => window,
     }
 }
 
@@ -53,10 +54,7 @@ fn retry_until(start: SystemTime, deadline: Option<SystemTime>) -> SystemTime {
 pub trait Sessions {
     /// Runs `work` on a logged-in session of the token `uri` selects, on
     /// the module of `settings`. `work` may run a second time when the
-    /// first session was lost. Opening a token that is busy for a moment
-    /// (SoftHSM2 rewrites its token file at every login, and a process
-    /// reading it then sees no token or `CKR_GENERAL_ERROR`) is retried,
-    /// with backoff, until shortly before the call's deadline.
+    /// first session was lost.
     fn with_session<T>(
         &self,
         uri: &KeyUri,
@@ -68,6 +66,9 @@ pub trait Sessions {
 
 /// Each call loads the module, opens a session and logs in, and closes
 /// the session and finalizes the module before the reply is written.
+/// Opening a token that is busy for a moment (SoftHSM2 rewrites its token
+/// file at every login, and a process reading it then sees no token or
+/// `CKR_GENERAL_ERROR`) is retried with backoff (see [`retry_until`]).
 pub struct Direct;
 
 impl Sessions for Direct {
@@ -298,16 +299,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retries_end_shortly_before_the_deadline() {
+    fn retries_end_after_the_window_or_shortly_before_the_deadline() {
         let start = UNIX_EPOCH + Duration::from_secs(1_000);
-        let deadline = start + Duration::from_secs(30);
-        assert_eq!(retry_until(start, Some(deadline)), deadline - WORK_MARGIN);
-        assert_eq!(retry_until(start, None), start + RETRY_WITHOUT_DEADLINE);
+        let far = start + Duration::from_secs(180);
+        assert_eq!(retry_until(start, Some(far)), start + RETRY_WINDOW);
+        assert_eq!(retry_until(start, None), start + RETRY_WINDOW);
+        let near = start + Duration::from_secs(2);
+        assert_eq!(retry_until(start, Some(near)), near - WORK_MARGIN);
         // A deadline closer than the margin leaves no retry at all.
-        assert_eq!(
-            retry_until(UNIX_EPOCH, Some(UNIX_EPOCH + WORK_MARGIN / 2)),
-            UNIX_EPOCH
-        );
+        assert_eq!(retry_until(start, Some(start + WORK_MARGIN / 2)), start);
     }
 
     #[test]
