@@ -141,7 +141,7 @@ tpm() {
         port=""
     done
     [[ -n "$port" ]] || { cat "$dir/swtpm.log"; return 1; }
-    cleanups+=("kill \$(cat '$dir/swtpm.pid')")
+    cleanups+=("kill $(cat "$dir/swtpm.pid")")
     cat >"$dir/bus.conf" <<EOF
 <busconfig>
   <type>session</type>

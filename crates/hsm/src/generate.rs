@@ -147,15 +147,6 @@ fn generation_mechanism(algorithm: Algorithm) -> Mechanism<'static> {
     }
 }
 
-/// The key size `CK_MECHANISM_INFO` compares with: the modulus or the
-/// field size, in bits.
-fn key_bits(algorithm: Algorithm) -> usize {
-    match algorithm.family() {
-        Family::Ecdsa { scalar_bytes } => scalar_bytes * 8,
-        Family::Rsa { bits } => bits,
-    }
-}
-
 /// Why a token cannot make keys of an algorithm.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Lack {
@@ -168,6 +159,8 @@ pub enum Lack {
         min: usize,
         /// The largest.
         max: usize,
+        /// The size asked for.
+        bits: usize,
     },
 }
 
@@ -186,12 +179,19 @@ impl TokenSession<'_> {
                 return Ok(Some(Lack::Mechanism(mechanism, purpose)));
             }
         }
-        let info = self.mechanism_info(generation)?;
+        // Only RSA sizes are checked: PKCS#11 gives them in bits, while
+        // tokens disagree on the unit of EC sizes, where the curve, not
+        // the size, decides. A token that states no sizes (0), or does not
+        // answer, makes whatever it makes.
+        let Family::Rsa { bits } = algorithm.family() else {
+            return Ok(None);
+        };
+        let Ok(info) = self.mechanism_info(generation) else {
+            return Ok(None);
+        };
         let (min, max) = (info.min_key_size(), info.max_key_size());
-        let bits = key_bits(algorithm);
-        // A token that states no sizes (0) makes whatever it makes.
         Ok(if max != 0 && !(min..=max).contains(&bits) {
-            Some(Lack::Size { min, max })
+            Some(Lack::Size { min, max, bits })
         } else {
             None
         })
@@ -214,10 +214,9 @@ impl TokenSession<'_> {
             Lack::Mechanism(mechanism, purpose) => {
                 format!("it lacks {mechanism}, the mechanism for {purpose} {family} keys")
             }
-            Lack::Size { min, max } => {
+            Lack::Size { min, max, bits } => {
                 format!(
-                    "it makes {family} keys of {min}-{max} bits, and this key would be {} bits",
-                    key_bits(algorithm)
+                    "it makes {family} keys of {min}-{max} bits, and this key would be {bits} bits"
                 )
             }
         };
