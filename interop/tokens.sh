@@ -126,7 +126,7 @@ refused() {
 
 # --- a TPM: swtpm, tpm2-abrmd, tpm2-pkcs11 ---------------------------------
 tpm() {
-    local dir="$work/tpm" port bus name tcti module
+    local dir="$work/tpm" port name tcti module
     mkdir -p "$dir/state" "$dir/store"
     module="$(module_of /usr/lib/x86_64-linux-gnu/pkcs11/libtpm2_pkcs11.so \
         /usr/lib/x86_64-linux-gnu/libtpm2_pkcs11.so.1 /usr/lib/pkcs11/libtpm2_pkcs11.so)"
