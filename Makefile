@@ -141,3 +141,12 @@ conformance-under-load:
 ## through its agent, over SoftHSM2), replaced in BENCHMARKS.md.
 bench-hsm:
 	bash bench/run.sh hsm
+
+.PHONY: test-tokens
+## test-tokens: sigstore-kms-hsm against four PKCS#11 implementations from
+## Debian's packages, each started by interop/tokens.sh: a software TPM
+## (swtpm, tpm2-abrmd, tpm2-pkcs11), openCryptoki's soft token, p11-kit's
+## proxy over two SoftHSM2 tokens, and SoftHSM2 with 32 parallel signers;
+## every key type each makes, and the ones it lacks refused by name
+test-tokens:
+	bash interop/tokens.sh

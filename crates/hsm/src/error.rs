@@ -229,6 +229,29 @@ pub enum HsmError {
         /// What it was needed for.
         purpose: &'static str,
     },
+    /// The token cannot make keys of the algorithm asked for.
+    #[error("token {token:?} cannot make {algorithm} keys: {reason}; it can make: {offered}")]
+    AlgorithmNotOffered {
+        /// The token label.
+        token: String,
+        /// The algorithm asked for.
+        algorithm: &'static str,
+        /// Which mechanism or key size it lacks.
+        reason: String,
+        /// The algorithms it can make.
+        offered: String,
+    },
+    /// The token refused every key template, down to the most relaxed.
+    #[error(
+        "token {token:?} refused every key template, the most relaxed one too (see \
+         sigstore-kms-hsm's README, \"Algorithms\"): {detail}"
+    )]
+    TemplateRefused {
+        /// The token label.
+        token: String,
+        /// What it answered to the last template.
+        detail: String,
+    },
     /// The key exists with another algorithm.
     #[error(
         "the key {key} exists as {existing}, not {requested}; use another object label, or \

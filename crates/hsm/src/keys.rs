@@ -1,5 +1,4 @@
-//! The key objects a reference names: finding them, generating a key
-//! pair, reading what the objects tell of the key, and signing and
+//! The key objects a reference names: finding them, reading what the objects tell of the key, and signing and
 //! verifying with the token's raw mechanisms.
 
 use cryptoki::error::{Error as Pkcs11Error, RvError};
@@ -13,7 +12,7 @@ use crate::token::TokenSession;
 use crate::uri::KeyUri;
 
 /// RSA public exponent 65537, big-endian.
-const RSA_EXPONENT: [u8; 3] = [0x01, 0x00, 0x01];
+pub const RSA_EXPONENT: [u8; 3] = [0x01, 0x00, 0x01];
 
 /// A key pair in the token, its public half checked against its private
 /// half (see `pair.rs`).
@@ -24,101 +23,7 @@ pub struct KeyPair {
     pub public: PublicKey,
 }
 
-/// What the private key may do, all stated, as a token's defaults vary:
-/// sign and nothing else, and no one may change that later.
-const PRIVATE_KEY_USAGE: [Attribute; 7] = [
-    Attribute::Sign(true),
-    Attribute::SignRecover(false),
-    Attribute::Decrypt(false),
-    Attribute::Unwrap(false),
-    Attribute::Derive(false),
-    Attribute::Modifiable(false),
-    Attribute::Copyable(false),
-];
-
-/// What the public-key object may do: verify. It is private, so a session
-/// without the PIN can neither see nor replace it.
-const PUBLIC_KEY_USAGE: [Attribute; 8] = [
-    Attribute::Private(true),
-    Attribute::Verify(true),
-    Attribute::VerifyRecover(false),
-    Attribute::Encrypt(false),
-    Attribute::Wrap(false),
-    Attribute::Derive(false),
-    Attribute::Modifiable(false),
-    Attribute::Copyable(false),
-];
-
 impl TokenSession<'_> {
-    /// Generates a key pair of `algorithm` with the label and id of `uri`:
-    /// the private key sensitive, never extractable, only for signing.
-    pub fn generate(&self, uri: &KeyUri, algorithm: Algorithm) -> Result<KeyPair, HsmError> {
-        let mut public_template = vec![Attribute::Token(true)];
-        public_template.extend(PUBLIC_KEY_USAGE);
-        let mut private_template = vec![
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
-        ];
-        private_template.extend(PRIVATE_KEY_USAGE);
-        for template in [&mut public_template, &mut private_template] {
-            if let Some(label) = &uri.object {
-                template.push(Attribute::Label(label.as_bytes().to_vec()));
-            }
-            if let Some(id) = &uri.id {
-                template.push(Attribute::Id(id.clone()));
-            }
-        }
-        let mechanism = match algorithm.family() {
-            Family::Ecdsa { .. } => {
-                let params = match algorithm {
-                    Algorithm::EcdsaP384 => P384_PARAMS,
-                    _ => P256_PARAMS,
-                };
-                public_template.push(Attribute::EcParams(params.to_vec()));
-                Mechanism::EccKeyPairGen
-            }
-            Family::Rsa { bits } => {
-                // CK_ULONG is 32 bits on Windows and 64 elsewhere: a usize
-                // converts on both, and a modulus size always fits.
-                let modulus_bits = cryptoki::types::Ulong::try_from(bits).map_err(pkcs11)?;
-                public_template.push(Attribute::ModulusBits(modulus_bits));
-                public_template.push(Attribute::PublicExponent(RSA_EXPONENT.to_vec()));
-                Mechanism::RsaPkcsKeyPairGen
-            }
-        };
-        self.require(mechanism.mechanism_type(), "generating the key pair")?;
-        self.require(signing_mechanism(algorithm).mechanism_type(), "signing")?;
-        let generated =
-            match self
-                .session
-                .generate_key_pair(&mechanism, &public_template, &private_template)
-            {
-                // A token that does not let a template set CKA_MODIFIABLE or
-                // CKA_COPYABLE: the usages stay as stated, only fixed less firmly.
-                Err(Pkcs11Error::Pkcs11(
-                    RvError::AttributeTypeInvalid
-                    | RvError::AttributeValueInvalid
-                    | RvError::AttributeReadOnly
-                    | RvError::TemplateInconsistent,
-                    _,
-                )) => self.session.generate_key_pair(
-                    &mechanism,
-                    &without_protection(&public_template),
-                    &without_protection(&private_template),
-                ),
-                other => other,
-            };
-        let (public_handle, _private) = generated.map_err(|err| {
-            self.mechanism_error(err, mechanism.mechanism_type(), "generating the key pair")
-        })?;
-        Ok(KeyPair {
-            public_handle: Some(public_handle),
-            public: self.read_public_key(uri, public_handle)?,
-        })
-    }
-
     /// Signs `input` (see [`Algorithm::token_input`]) with the raw
     /// mechanism of `algorithm`, returning the token's raw signature.
     pub fn sign(
@@ -345,20 +250,11 @@ fn ec_algorithm(params: &[u8]) -> Result<Algorithm, KeyError> {
 /// The raw mechanism that signs with a key of `algorithm`: the token sees
 /// only a digest (ECDSA) or a `DigestInfo` (RSA), so tokens without
 /// combined hash-and-sign mechanisms work too.
-fn signing_mechanism(algorithm: Algorithm) -> Mechanism<'static> {
+pub fn signing_mechanism(algorithm: Algorithm) -> Mechanism<'static> {
     match algorithm.family() {
         Family::Ecdsa { .. } => Mechanism::Ecdsa,
         Family::Rsa { .. } => Mechanism::RsaPkcs,
     }
-}
-
-/// `template` without `CKA_MODIFIABLE` and `CKA_COPYABLE`.
-fn without_protection(template: &[Attribute]) -> Vec<Attribute> {
-    template
-        .iter()
-        .filter(|attribute| !matches!(attribute, Attribute::Modifiable(_) | Attribute::Copyable(_)))
-        .cloned()
-        .collect()
 }
 
 fn class_name(class: ObjectClass) -> &'static str {

@@ -17,16 +17,36 @@ use crate::settings::Settings;
 use crate::token::{Module, TokenSession};
 use crate::uri::KeyUri;
 
-/// How often a token is opened before a transient failure is reported.
-const OPEN_ATTEMPTS: u32 = 6;
+/// How long a token that fails for a moment is opened again at most.
+/// Long enough for 32 processes logging in to one SoftHSM2 token at once;
+/// short enough that a token that is really missing (a typo in `token=`)
+/// is reported soon.
+const RETRY_WINDOW: Duration = Duration::from_secs(5);
 
-/// The pause before attempt `attempt + 1`: doubling from 30 ms, with up to
-/// 25 ms of jitter so that processes that collided do not collide again.
+/// What is left of the deadline for the call itself after the last
+/// attempt to open the token.
+const WORK_MARGIN: Duration = Duration::from_millis(250);
+
+/// The pause before attempt `attempt + 1`: doubling from 20 ms up to
+/// 320 ms, plus up to as much again of jitter, so that processes that
+/// collided do not collide again.
 fn backoff(attempt: u32) -> Duration {
+    let base = Duration::from_millis(10 << attempt.clamp(1, 5));
     let jitter = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |now| now.subsec_nanos() % 25_000_000);
-    Duration::from_millis(15 << attempt.min(6)) + Duration::from_nanos(u64::from(jitter))
+        .map_or(0, |now| now.subsec_nanos());
+    base + base.mul_f64(f64::from(jitter % 1000) / 1000.0)
+}
+
+/// Until when a transient failure to open the token is retried: for
+/// [`RETRY_WINDOW`] from `start`, and never later than [`WORK_MARGIN`]
+/// before the call's deadline.
+fn retry_until(start: SystemTime, deadline: Option<SystemTime>) -> SystemTime {
+    let window = start + RETRY_WINDOW;
+    match deadline.and_then(|deadline| deadline.checked_sub(WORK_MARGIN)) {
+        Some(before_deadline) if before_deadline < window => before_deadline.max(start),
+        _ => window,
+    }
 }
 
 /// Where the methods get a logged-in session on the token: a fresh module
@@ -46,6 +66,9 @@ pub trait Sessions {
 
 /// Each call loads the module, opens a session and logs in, and closes
 /// the session and finalizes the module before the reply is written.
+/// Opening a token that is busy for a moment (SoftHSM2 rewrites its token
+/// file at every login, and a process reading it then sees no token or
+/// `CKR_GENERAL_ERROR`) is retried with backoff (see [`retry_until`]).
 pub struct Direct;
 
 impl Sessions for Direct {
@@ -56,6 +79,7 @@ impl Sessions for Direct {
         write: bool,
         mut work: impl FnMut(&TokenSession<'_>) -> Result<T, Error>,
     ) -> Result<T, Error> {
+        let until = retry_until(SystemTime::now(), settings.deadline);
         let mut attempt = 1;
         loop {
             let module = Module::load(&settings.module)?;
@@ -64,11 +88,15 @@ impl Sessions for Direct {
                 .and_then(|token| module.open_session(token, write, settings.pin.as_ref()));
             match session {
                 Ok(session) => return work(&session),
-                Err(err) if err.is_transient() && attempt < OPEN_ATTEMPTS => {
+                Err(err) if err.is_transient() => {
+                    let pause = backoff(attempt);
+                    if SystemTime::now() + pause > until {
+                        return Err(err.into());
+                    }
                     // Finalize first: the next attempt starts from a fresh
                     // C_Initialize, which reads the token again.
                     drop(module);
-                    thread::sleep(backoff(attempt));
+                    thread::sleep(pause);
                     attempt += 1;
                 }
                 Err(err) => return Err(err.into()),
@@ -121,7 +149,12 @@ impl<S: Sessions> Hsm<S> {
         if !self.uri.names_a_key() {
             return Err(HsmError::NoKeyName.into());
         }
-        Ok(Settings::resolve(&self.uri)?)
+        let mut settings = Settings::resolve(&self.uri)?;
+        settings.deadline = options.deadline.and_then(|deadline| {
+            let nanos = u64::try_from(deadline.unix_timestamp_nanos()).ok()?;
+            Some(UNIX_EPOCH + Duration::from_nanos(nanos))
+        });
+        Ok(settings)
     }
 
     /// Like [`Hsm::settings`], for the calls that sign or verify.
@@ -174,10 +207,16 @@ impl<S: Sessions> Plugin for Hsm<S> {
         }
         let settings = self.settings(options)?;
         options.check_deadline()?;
+        // The lock names the token as the token describes itself, so the
+        // token is opened once to read that.
+        let token = self.with_session(&settings, false, |session| Ok(session.token.clone()))?;
+        // Held until the key exists, so that a process that created the
+        // same key at the same moment finds it. The token is opened again
+        // under the lock: a module may read its objects only when it is
+        // loaded (tpm2-pkcs11 does), and a key another process made while
+        // this one waited must be seen.
+        let _lock = CreateLock::acquire(&settings.module, &token, &self.uri)?;
         let key = self.with_session(&settings, true, |session| {
-            // Held until the key exists, so that a process that created
-            // the same key at the same moment finds it here.
-            let _lock = CreateLock::acquire(&settings.module, &session.token, &self.uri)?;
             let key = match session.find_key_pair(&self.uri)? {
                 Some(existing) => existing,
                 None => session.generate(&self.uri, algorithm)?,
@@ -252,5 +291,31 @@ impl<S: Sessions> Plugin for Hsm<S> {
             })
         })?;
         Ok(verified.map_err(|err| format!("invalid signature: {err}"))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_end_after_the_window_or_shortly_before_the_deadline() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_000);
+        let far = start + Duration::from_secs(180);
+        assert_eq!(retry_until(start, Some(far)), start + RETRY_WINDOW);
+        assert_eq!(retry_until(start, None), start + RETRY_WINDOW);
+        let near = start + Duration::from_secs(2);
+        assert_eq!(retry_until(start, Some(near)), near - WORK_MARGIN);
+        // A deadline closer than the margin leaves no retry at all.
+        assert_eq!(retry_until(start, Some(start + WORK_MARGIN / 2)), start);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_a_bound_with_jitter() {
+        for attempt in 1..20 {
+            let base = Duration::from_millis(10 << attempt.min(5));
+            let pause = backoff(attempt);
+            assert!(pause >= base && pause <= base * 2, "{attempt}: {pause:?}");
+        }
     }
 }

@@ -30,16 +30,19 @@ mod agent;
 mod algorithm;
 mod create_lock;
 mod error;
+mod generate;
 mod keys;
 mod kms;
 mod pair;
 mod public_key;
+mod report;
 mod settings;
 mod sys;
 mod token;
+mod token_info;
 mod uri;
 
 fn main() {
     agent::intercept();
-    sigstore_kms_handler::run(kms::Hsm::open)
+    sigstore_kms_handler::run(|init| report::report(kms::Hsm::open(init)).map(report::ReportErrors))
 }

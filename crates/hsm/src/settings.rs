@@ -7,6 +7,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use cryptoki::types::AuthPin;
 
@@ -36,6 +37,9 @@ pub struct Settings {
     pub module: PathBuf,
     /// The user PIN, if one was given.
     pub pin: Option<Pin>,
+    /// The call's deadline, if the host sent one: a token that is busy
+    /// for a moment is opened again until shortly before it.
+    pub deadline: Option<SystemTime>,
 }
 
 /// A user PIN and where it came from (for messages; the PIN itself is
@@ -79,6 +83,7 @@ impl Settings {
         Ok(Settings {
             module,
             pin: read_pin(uri)?,
+            deadline: None,
         })
     }
 }

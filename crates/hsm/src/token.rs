@@ -2,22 +2,28 @@
 //! session on it. Each is closed by `Drop` on every path: sessions before
 //! the module, the module finalized last.
 
-use std::marker::PhantomData;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as Pkcs11Error, RvError};
-use cryptoki::mechanism::MechanismType;
+use cryptoki::mechanism::{MechanismInfo, MechanismType};
 use cryptoki::session::{Session, SessionState, UserType};
-use cryptoki::slot::{Slot, TokenInfo};
+use cryptoki::slot::Slot;
 
 use crate::error::{describe, pkcs11 as pkcs11_err, HsmError};
 use crate::settings::Pin;
+use crate::token_info::{self, unpadded, TokenInfo};
 use crate::uri::TokenFilter;
+
+/// What tpm2-pkcs11 puts in `CK_INFO.manufacturerID`.
+const TPM2_PKCS11_MANUFACTURER: &str = "tpm2-software.github.io";
 
 /// A loaded and initialised PKCS#11 module, finalized when dropped.
 pub struct Module {
     pkcs11: Pkcs11,
+    path: PathBuf,
+    /// `manufacturerID` of its `CK_INFO`, which names the implementation.
+    manufacturer: String,
     /// Whether this value initialised the module, and so finalizes it.
     initialized_here: bool,
 }
@@ -40,7 +46,7 @@ pub struct TokenSession<'module> {
     /// The token it is on.
     pub token: Token,
     mechanisms: Vec<MechanismType>,
-    _module: PhantomData<&'module Module>,
+    module: &'module Module,
 }
 
 impl Token {
@@ -48,12 +54,11 @@ impl Token {
     /// number and label.
     pub fn identity(&self) -> [&str; 4] {
         [
-            self.info.manufacturer_id(),
-            self.info.model(),
-            self.info.serial_number(),
-            self.info.label(),
+            self.info.manufacturer.as_str(),
+            &self.info.model,
+            &self.info.serial,
+            &self.info.label,
         ]
-        .map(str::trim_end)
     }
 }
 
@@ -79,10 +84,22 @@ impl Module {
                 Err(Pkcs11Error::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => false,
                 Err(err) => return Err(unusable(err)),
             };
+        let manufacturer = pkcs11
+            .get_library_info()
+            .map(|info| unpadded(info.manufacturer_id().as_bytes()))
+            .unwrap_or_default();
         Ok(Module {
             pkcs11,
+            path: path.to_owned(),
+            manufacturer,
             initialized_here,
         })
+    }
+
+    /// Whether the module is tpm2-pkcs11, going by the manufacturer its
+    /// `C_GetInfo` names.
+    pub fn is_tpm2_pkcs11(&self) -> bool {
+        self.manufacturer == TPM2_PKCS11_MANUFACTURER
     }
 
     fn pkcs11(&self) -> &Pkcs11 {
@@ -94,16 +111,15 @@ impl Module {
     pub fn find_token(&self, filter: &TokenFilter) -> Result<Token, HsmError> {
         let pkcs11 = self.pkcs11();
         let mut seen = Vec::new();
-        for slot in pkcs11
-            .get_slots_with_initialized_token()
-            .map_err(pkcs11_err)?
-        {
-            let info = pkcs11.get_token_info(slot).map_err(pkcs11_err)?;
-            seen.push(Token {
-                slot,
-                label: info.label().trim_end().to_owned(),
-                info,
-            });
+        for slot in pkcs11.get_slots_with_token().map_err(pkcs11_err)? {
+            let info = self.token_info(slot)?;
+            if info.initialized() {
+                seen.push(Token {
+                    slot,
+                    label: info.label.clone(),
+                    info,
+                });
+            }
         }
         let mut matching = Vec::new();
         for token in &seen {
@@ -131,17 +147,28 @@ impl Module {
         }
     }
 
+    /// What the token in `slot` says of itself. cryptoki parses the whole
+    /// `CK_TOKEN_INFO`; when it cannot (a malformed field this plugin does
+    /// not use), the fields it does use are read directly.
+    fn token_info(&self, slot: Slot) -> Result<TokenInfo, HsmError> {
+        match self.pkcs11().get_token_info(slot) {
+            Ok(info) => Ok(TokenInfo::from_parsed(&info)),
+            Err(err @ Pkcs11Error::Pkcs11(..)) => Err(pkcs11_err(err)),
+            Err(_unparsable) => token_info::read_raw(&self.path, slot.into()),
+        }
+    }
+
     fn matches(&self, filter: &TokenFilter, token: &Token) -> Result<bool, HsmError> {
         let same = |wanted: &Option<String>, actual: &str| {
             wanted
                 .as_deref()
-                .is_none_or(|wanted| wanted == actual.trim_end())
+                .is_none_or(|wanted| wanted == unpadded(actual.as_bytes()))
         };
         let info = &token.info;
-        if !(same(&filter.label, info.label())
-            && same(&filter.manufacturer, info.manufacturer_id())
-            && same(&filter.model, info.model())
-            && same(&filter.serial, info.serial_number())
+        if !(same(&filter.label, &info.label)
+            && same(&filter.manufacturer, &info.manufacturer)
+            && same(&filter.model, &info.model)
+            && same(&filter.serial, &info.serial)
             && filter.slot_id.is_none_or(|id| id == token.slot.id()))
         {
             return Ok(false);
@@ -207,7 +234,7 @@ impl Module {
             session,
             token,
             mechanisms,
-            _module: PhantomData,
+            module: self,
         })
     }
 }
@@ -225,7 +252,7 @@ impl TokenSession<'_> {
     /// Fails with [`HsmError::MechanismNotSupported`] unless the token
     /// offers `mechanism`.
     pub fn require(&self, mechanism: MechanismType, purpose: &'static str) -> Result<(), HsmError> {
-        if self.mechanisms.contains(&mechanism) {
+        if self.offers(mechanism) {
             Ok(())
         } else {
             Err(HsmError::MechanismNotSupported {
@@ -234,6 +261,26 @@ impl TokenSession<'_> {
                 purpose,
             })
         }
+    }
+}
+
+impl<'module> TokenSession<'module> {
+    /// Whether the token offers `mechanism`.
+    pub fn offers(&self, mechanism: MechanismType) -> bool {
+        self.mechanisms.contains(&mechanism)
+    }
+
+    /// What the token says of `mechanism`: its key sizes and uses.
+    pub fn mechanism_info(&self, mechanism: MechanismType) -> Result<MechanismInfo, HsmError> {
+        self.module
+            .pkcs11()
+            .get_mechanism_info(self.token.slot, mechanism)
+            .map_err(pkcs11_err)
+    }
+
+    /// The module the session is on.
+    pub fn module(&self) -> &'module Module {
+        self.module
     }
 }
 
@@ -280,8 +327,8 @@ fn list(tokens: &[Token]) -> String {
                 "{:?} (slot-id {}, serial {:?}, model {:?})",
                 token.label,
                 token.slot.id(),
-                token.info.serial_number().trim_end(),
-                token.info.model().trim_end()
+                token.info.serial,
+                token.info.model
             )
         })
         .collect::<Vec<_>>()

@@ -1,5 +1,5 @@
 //! A token that lacks a mechanism the key needs gets a message naming the
-//! mechanism, and no half-made key is left behind. SoftHSM2's
+//! key type and the mechanism, and no half-made key is left behind. SoftHSM2's
 //! `slots.mechanisms` makes such a token: it offers EC key generation but
 //! not CKM_ECDSA, and CKM_RSA_PKCS but not RSA key generation.
 #![cfg(unix)]
@@ -17,17 +17,25 @@ fn missing_mechanisms_are_named() {
     };
     let token = softhsm.token("few-mechanisms");
     for (algorithm, expected) in [
-        ("ecdsa-p256-sha256", "does not offer CKM_ECDSA for signing"),
+        (
+            "ecdsa-p256-sha256",
+            "it lacks CKM_ECDSA, the mechanism for signing with EC keys",
+        ),
         (
             "rsa-pkcs1v15-2048-sha256",
-            "does not offer CKM_RSA_PKCS_KEY_PAIR_GEN for generating the key pair",
+            "it lacks CKM_RSA_PKCS_KEY_PAIR_GEN, the mechanism for generating RSA keys",
         ),
     ] {
         let client = support::client(&token.reference(algorithm, ""));
         match client.create_key(algorithm, &CallOptions::new()) {
             Err(Error::Plugin { message, .. }) => {
-                assert!(message.contains("mechanism not supported"), "{message}");
+                let named = format!("token \"few-mechanisms\" cannot make {algorithm} keys");
+                assert!(message.contains(&named), "{message}");
                 assert!(message.contains(expected), "{message}");
+                assert!(
+                    message.contains("it can make: none of this plugin's algorithms"),
+                    "{message}"
+                );
             }
             other => panic!("{algorithm}: expected the plugin's error, got {other:?}"),
         }
