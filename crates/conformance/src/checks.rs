@@ -701,9 +701,13 @@ fn names_hash(message: &str, hash: HashFunc) -> bool {
     let plain: String = name.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
     let message = message.to_ascii_lowercase();
     let plain = plain.to_ascii_lowercase();
-    [name.to_ascii_lowercase(), plain.clone(), name.to_ascii_lowercase().replace('-', "_")]
-        .iter()
-        .any(|spelling| message.contains(spelling.as_str()))
+    [
+        name.to_ascii_lowercase(),
+        plain.clone(),
+        name.to_ascii_lowercase().replace('-', "_"),
+    ]
+    .iter()
+    .any(|spelling| message.contains(spelling.as_str()))
 }
 
 /// The plugin must answer with its own error: not succeed, not crash.

@@ -132,7 +132,7 @@ esac"#,
         },
         Broken {
             name: "refuses SHA-512 without saying which hash it refuses",
-            script: r#"case "$2" in *'"methodName":"signMessage"'*'"hashFunc":7'*) printf '{"errorMessage":"cannot sign this"}'; exit 0;; esac"#,
+            script: r#"case "$2" in *'"hashFunc":7'*'"methodName":"signMessage"'*) printf '{"errorMessage":"cannot sign this"}'; exit 0;; esac"#,
             catches: &["sign-verify-sha512"],
         },
         Broken {
@@ -165,7 +165,7 @@ esac"#,
     const ACCEPTED: &[Accepted] = &[Accepted {
         // A cloud KMS key bound to one hash (AWS: SHA-256 only for P-256).
         name: "refuses SHA-512, naming it",
-        script: r#"case "$2" in *'"methodName":"signMessage"'*'"hashFunc":7'*) printf '{"errorMessage":"the key signs SHA-256 digests only, not SHA-512"}'; exit 0;; esac"#,
+        script: r#"case "$2" in *'"hashFunc":7'*'"methodName":"signMessage"'*) printf '{"errorMessage":"the key signs SHA-256 digests only, not SHA-512"}'; exit 0;; esac"#,
         skips: "sign-verify-sha512",
     }];
 
@@ -280,10 +280,7 @@ esac"#,
         }
         for accepted in ACCEPTED {
             match accepts(accepted, &localkms) {
-                Ok(()) => eprintln!(
-                    "ok   {}: passes, {} skipped",
-                    accepted.name, accepted.skips
-                ),
+                Ok(()) => eprintln!("ok   {}: passes, {} skipped", accepted.name, accepted.skips),
                 Err(reason) => {
                     failed += 1;
                     eprintln!("FAIL {}: {reason}", accepted.name);
