@@ -164,7 +164,7 @@ openssl_verify() {
 # key; each verifies both signatures through the reference; OpenSSL checks
 # both; tampered.txt is refused by everyone.
 round_trip() {
-    local label="$1" key="$2" made_by="$3" dir digest=() ours_flags=() openssl_flags=()
+    local label="$1" key="$2" made_by="$3" dir ours_flags=() openssl_flags=()
     dir="$(mktemp -d "$work/${label// /-}.XXXXXX")"
     cd "$dir"
     printf 'a blob signed with %s (made by %s)\n' "$label" "$made_by" >blob.txt

@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2154 # tools_bin and work are the sourcing script's
 # Sourced by e2e-cosign.sh and e2e-awskms.sh: Go tools built with
 # `go install` at pinned versions and kept as NAME-VERSION in $tools_bin
 # (COSIGN_BIN_DIR), so that every script, and every run on one machine,
