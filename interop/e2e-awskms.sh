@@ -2,7 +2,8 @@
 # sigstore-kms-awskms against a real AWS KMS API on 127.0.0.1 (local-kms),
 # and interchangeable with cosign 3's built-in AWS provider on the same
 # server:
-#   the crate's own tests (crates/awskms, local-kms started by the test);
+#   the crate's formatting, lints and licenses (cargo deny), and its own
+#   tests (crates/awskms, local-kms started by the test);
 #   the conformance suite, and `sigstore-kms plugin check`, against
 #   awskms:///alias/...;
 #   for P-256, P-384 and RSA-3072 keys, made by cosign (P-256: cosign's
@@ -109,6 +110,16 @@ step "sigstore-kms-awskms: build, formatting, clippy"
 (cd "$repo_root" && "$cargo" build --locked --manifest-path "$awskms_manifest" --all-targets)
 (cd "$repo_root" && "$cargo" fmt --manifest-path "$awskms_manifest" -- --check)
 (cd "$repo_root" && "$cargo" clippy --locked --manifest-path "$awskms_manifest" --all-targets -- -D warnings)
+
+step "sigstore-kms-awskms: cargo deny check licenses bans sources (the project's deny.toml)"
+if "$cargo" deny --version >/dev/null 2>&1; then
+    (cd "$repo_root" && "$cargo" deny --manifest-path "$awskms_manifest" check \
+        --config "$repo_root/deny.toml" licenses bans sources)
+elif [[ "${CI:-}" == true ]]; then
+    die "cargo deny is not installed (.ci/run installs it)"
+else
+    printf 'SKIPPING cargo deny: not installed (cargo install --locked cargo-deny)\n' >&2
+fi
 
 step "sigstore-kms-awskms: unit tests, and its tests against local-kms"
 (cd "$repo_root" && LOCAL_KMS="$local_kms" SIGSTORE_KMS_REQUIRE_LOCAL_KMS=1 \
