@@ -113,8 +113,8 @@ step "sigstore-kms-awskms: build, formatting, clippy"
 
 step "sigstore-kms-awskms: cargo deny check licenses bans sources (the project's deny.toml)"
 if "$cargo" deny --version >/dev/null 2>&1; then
-    (cd "$repo_root" && "$cargo" deny --manifest-path "$awskms_manifest" check \
-        --config "$repo_root/deny.toml" licenses bans sources)
+    (cd "$repo_root" && "$cargo" deny --manifest-path "$awskms_manifest" \
+        --config "$repo_root/deny.toml" check licenses bans sources)
 elif [[ "${CI:-}" == true ]]; then
     die "cargo deny is not installed (.ci/run installs it)"
 else
