@@ -48,7 +48,7 @@ step() {
 }
 die() { printf 'e2e-awskms: %s\n' "$*" >&2; exit 1; }
 
-for tool in go "$cargo" openssl socat; do
+for tool in go "$cargo" openssl socat python3; do
     command -v "$tool" >/dev/null || die "$tool is not on PATH"
 done
 

@@ -7,8 +7,8 @@
 //! have its own environment). Every signature is also checked here with the
 //! public key, outside the plugin.
 //!
-//! local-kms is found in `LOCAL_KMS` (its path) or where `make test-awskms`
-//! installs it; without it the test says so and passes, unless
+//! local-kms is found in `LOCAL_KMS` (its path) or where `make e2e-awskms`
+//! installs it (`COSIGN_BIN_DIR`); without it the test says so and passes, unless
 //! `SIGSTORE_KMS_REQUIRE_LOCAL_KMS=1`. The TLS case needs `openssl` and
 //! `socat` on `PATH`, under the same rule.
 
@@ -77,7 +77,7 @@ fn main() -> ExitCode {
             eprintln!("FAIL local-kms not found, and SIGSTORE_KMS_REQUIRE_LOCAL_KMS=1");
             return ExitCode::FAILURE;
         }
-        eprintln!("SKIPPING: local-kms not found (set LOCAL_KMS or run make test-awskms)");
+        eprintln!("SKIPPING: local-kms not found (set LOCAL_KMS, or run make e2e-awskms)");
         return ExitCode::SUCCESS;
     };
     let env = match Env::start(&local_kms, required) {
@@ -109,13 +109,12 @@ fn main() -> ExitCode {
     }
 }
 
+/// `LOCAL_KMS`, else the build `make e2e-awskms` keeps in `COSIGN_BIN_DIR`.
 fn local_kms_path() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("LOCAL_KMS") {
         return Some(path.into());
     }
-    let home = std::env::var_os("HOME")?;
-    let path = Path::new(&home)
-        .join(".cache/sigstore-kms-rs/local-kms")
+    let path = Path::new(&std::env::var_os("COSIGN_BIN_DIR")?)
         .join(format!("local-kms-{LOCAL_KMS_VERSION}"));
     path.exists().then_some(path)
 }
