@@ -67,6 +67,17 @@ test-windows:
 e2e-cosign:
 	bash interop/e2e-cosign.sh
 
+.PHONY: e2e-awskms
+## e2e-awskms: sigstore-kms-awskms (crates/awskms, a workspace of its own,
+## left out of make test) built, linted and tested against local-kms, the
+## conformance suite against it, and cosign 3's built-in AWS provider on the
+## same local-kms: P-256, P-384 and RSA-3072 keys made by either side, each
+## side's signatures verified by the other and by OpenSSL, over http and
+## over https with the endpoint in the reference (local-kms and cosign
+## installed with go install into COSIGN_BIN_DIR; needs socat and openssl)
+e2e-awskms:
+	bash interop/e2e-awskms.sh
+
 .PHONY: example-sigstore
 ## example-sigstore: sigstore-rs (0.15) signs a cosign signature layer
 ## through plugin keys and verifies with its own key type: P-256 in

@@ -1,6 +1,7 @@
 //! A suite that cannot fail checks nothing. Each plugin here is the
 //! reference plugin wrapped by a shell script that breaks one rule; the
-//! suite must fail on it, naming the right check.
+//! suite must fail on it, naming the right check. A wrapper that bends
+//! without breaking (a key that refuses a hash, saying so) must pass.
 //!
 //! Runs without libtest (every test target of this package also receives
 //! the suite's `--key-resource-id`), printing one line per case and
@@ -35,7 +36,7 @@ mod shell {
     use std::path::{Path, PathBuf};
     use std::process::ExitCode;
 
-    use sigstore_kms_conformance::{run, Config, Outcome};
+    use sigstore_kms_conformance::{run, Config, Outcome, Report};
 
     /// A wrapper script breaking one rule, and the check that must catch it.
     struct Broken {
@@ -123,6 +124,18 @@ esac"#,
             catches: &["signatures-verify-locally"],
         },
         Broken {
+            // What a relaxed check could let through: the key refuses no
+            // hash, but what it signs for SHA-512 is the SHA-256 digest.
+            name: "signs the SHA-256 digest when asked for SHA-512",
+            script: r#"case "$2" in *'"methodName":"signMessage"'*|*'"methodName":"verifySignature"'*) exec "$LOCALKMS" "$1" "$(printf '%s' "$2" | sed 's/"hashFunc":7/"hashFunc":5/g')";; esac"#,
+            catches: &["signatures-verify-locally"],
+        },
+        Broken {
+            name: "refuses SHA-512 without saying which hash it refuses",
+            script: r#"case "$2" in *'"hashFunc":7'*'"methodName":"signMessage"'*) printf '{"errorMessage":"cannot sign this"}'; exit 0;; esac"#,
+            catches: &["sign-verify-sha512"],
+        },
+        Broken {
             name: "crashes on an unknown method",
             script: r#"case "$2" in *'"methodName":"rotateKey"'*) echo "panic: unknown method" >&2; exit 2;; esac"#,
             catches: &["unknown-method-answered"],
@@ -142,6 +155,20 @@ esac"#,
         },
     ];
 
+    /// A wrapper script that breaks no rule, and the check it may skip.
+    struct Accepted {
+        name: &'static str,
+        script: &'static str,
+        skips: &'static str,
+    }
+
+    const ACCEPTED: &[Accepted] = &[Accepted {
+        // A cloud KMS key bound to one hash (AWS: SHA-256 only for P-256).
+        name: "refuses SHA-512, naming it",
+        script: r#"case "$2" in *'"hashFunc":7'*'"methodName":"signMessage"'*) printf '{"errorMessage":"the key signs SHA-256 digests only, not SHA-512"}'; exit 0;; esac"#,
+        skips: "sign-verify-sha512",
+    }];
+
     fn localkms() -> Result<PathBuf, String> {
         super::support::build(
             &[
@@ -154,7 +181,7 @@ esac"#,
         )
     }
 
-    fn write_plugin(dir: &Path, broken: &Broken, localkms: &Path) -> PathBuf {
+    fn write_plugin(dir: &Path, script: &str, localkms: &Path) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
         let key = dir.join("key.pem");
         let other = dir.join("other.pem");
@@ -163,7 +190,7 @@ esac"#,
             localkms.display(),
             key.display(),
             other.display(),
-            broken.script
+            script
         );
         let path = dir.join("sigstore-kms-broken");
         std::fs::write(&path, script).unwrap();
@@ -171,10 +198,10 @@ esac"#,
         key
     }
 
-    /// Runs the suite on one broken plugin; `Err` says what it missed.
-    fn catches(broken: &Broken, localkms: &Path) -> Result<(), String> {
+    /// Runs the suite on a wrapped reference plugin.
+    fn run_suite(script: &str, localkms: &Path) -> Result<Report, String> {
         let dir = tempfile::tempdir().map_err(|err| err.to_string())?;
-        let key = write_plugin(dir.path(), broken, localkms);
+        let key = write_plugin(dir.path(), script, localkms);
         // The other key exists before the suite starts.
         let mut other = Config::new(format!(
             "localkms://{}",
@@ -196,7 +223,12 @@ esac"#,
         config.search_path = Some(dir.path().into());
         config.large_message_bytes = 1 << 20;
         config.concurrent_calls = 2;
-        let report = run(&config, |_| {}).map_err(|err| err.to_string())?;
+        run(&config, |_| {}).map_err(|err| err.to_string())
+    }
+
+    /// Runs the suite on one broken plugin; `Err` says what it missed.
+    fn catches(broken: &Broken, localkms: &Path) -> Result<(), String> {
+        let report = run_suite(broken.script, localkms)?;
         for check in broken.catches {
             match report.get(check).map(|result| &result.outcome) {
                 Some(Outcome::Failed(_)) => {}
@@ -205,6 +237,23 @@ esac"#,
             }
         }
         Ok(())
+    }
+
+    /// Runs the suite on one plugin that breaks no rule; `Err` says what
+    /// failed.
+    fn accepts(accepted: &Accepted, localkms: &Path) -> Result<(), String> {
+        let report = run_suite(accepted.script, localkms)?;
+        if let Some(failed) = report
+            .results
+            .iter()
+            .find(|result| matches!(result.outcome, Outcome::Failed(_)))
+        {
+            return Err(format!("{} failed: {:?}", failed.name, failed.outcome));
+        }
+        match report.get(accepted.skips).map(|result| &result.outcome) {
+            Some(Outcome::Skipped(_)) => Ok(()),
+            other => Err(format!("{} was not skipped: {other:?}", accepted.skips)),
+        }
     }
 
     pub fn main() -> ExitCode {
@@ -229,9 +278,19 @@ esac"#,
                 }
             }
         }
+        for accepted in ACCEPTED {
+            match accepts(accepted, &localkms) {
+                Ok(()) => eprintln!("ok   {}: passes, {} skipped", accepted.name, accepted.skips),
+                Err(reason) => {
+                    failed += 1;
+                    eprintln!("FAIL {}: {reason}", accepted.name);
+                }
+            }
+        }
+        let cases = BROKEN.len() + ACCEPTED.len();
         #[allow(clippy::print_stdout)]
         {
-            println!("{} passed, {} failed", BROKEN.len() - failed, failed);
+            println!("{} passed, {} failed", cases - failed, failed);
         }
         if failed == 0 {
             ExitCode::SUCCESS
