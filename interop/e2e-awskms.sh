@@ -31,6 +31,10 @@ target_dir="${CARGO_TARGET_DIR:-$repo_root/target}"
 tools_bin="${COSIGN_BIN_DIR:-$repo_root/.tools/bin}"
 cargo="${CARGO:-cargo}"
 awskms_manifest="$repo_root/crates/awskms/Cargo.toml"
+# The AWS SDK takes minutes to build cold: the crate's own target directory
+# is kept outside the clone, so that later runs on this machine reuse it.
+awskms_target="${AWSKMS_TARGET_DIR:-$HOME/.cache/sigstore-kms-rs/target-awskms}"
+awskms_cargo() { (cd "$repo_root" && CARGO_TARGET_DIR="$awskms_target" "$cargo" "$@"); }
 
 export GOTOOLCHAIN=local
 
@@ -107,9 +111,9 @@ cosign="$(install_go_tool github.com/sigstore/cosign/v3 \
     github.com/sigstore/cosign/v3/cmd/cosign "$COSIGN_V3_VERSION")"
 
 step "sigstore-kms-awskms: build, formatting, clippy"
-(cd "$repo_root" && "$cargo" build --locked --manifest-path "$awskms_manifest" --all-targets)
-(cd "$repo_root" && "$cargo" fmt --manifest-path "$awskms_manifest" -- --check)
-(cd "$repo_root" && "$cargo" clippy --locked --manifest-path "$awskms_manifest" --all-targets -- -D warnings)
+awskms_cargo build --locked --manifest-path "$awskms_manifest" --all-targets
+awskms_cargo fmt --manifest-path "$awskms_manifest" -- --check
+awskms_cargo clippy --locked --manifest-path "$awskms_manifest" --all-targets -- -D warnings
 
 step "sigstore-kms-awskms: cargo deny check licenses bans sources (the project's deny.toml)"
 if "$cargo" deny --version >/dev/null 2>&1; then
@@ -122,14 +126,14 @@ else
 fi
 
 step "sigstore-kms-awskms: unit tests, and its tests against local-kms"
-(cd "$repo_root" && LOCAL_KMS="$local_kms" SIGSTORE_KMS_REQUIRE_LOCAL_KMS=1 \
-    "$cargo" test --locked --manifest-path "$awskms_manifest")
+LOCAL_KMS="$local_kms" SIGSTORE_KMS_REQUIRE_LOCAL_KMS=1 \
+    awskms_cargo test --locked --manifest-path "$awskms_manifest"
 
 step "build sigstore-kms and the conformance suite"
 (cd "$repo_root" && "$cargo" build --locked -p sigstore-kms-cli)
 (cd "$repo_root/crates/conformance" && "$cargo" test --locked --no-run --features signer_program --test signer_program)
-export PATH="$target_dir/debug:$PATH"
-command -v sigstore-kms-awskms >/dev/null || die "no sigstore-kms-awskms in $target_dir/debug"
+export PATH="$awskms_target/debug:$target_dir/debug:$PATH"
+command -v sigstore-kms-awskms >/dev/null || die "no sigstore-kms-awskms in $awskms_target/debug"
 
 step "start local-kms on 127.0.0.1, and TLS in front of it (socat)"
 port="$(free_port)"
