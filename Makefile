@@ -67,6 +67,16 @@ test-windows:
 e2e-cosign:
 	bash interop/e2e-cosign.sh
 
+.PHONY: e2e-tsa
+## e2e-tsa: a Sigstore timestamp authority (timestamp-server and
+## timestamp-cli v2.1.3, built into ~/.cache/sigstore-kms-rs/tsa) signing on
+## 127.0.0.1 with its file signer, localkms, and sigstore-kms-hsm (SoftHSM2)
+## directly and through its agent with P-256, P-384 and RSA-3072 keys: 200
+## sequential and 32 parallel requests each, every response verified with
+## openssl ts -verify and timestamp-cli verify
+e2e-tsa:
+	bash interop/e2e-tsa.sh
+
 .PHONY: example-sigstore
 ## example-sigstore: sigstore-rs (0.15) signs a cosign signature layer
 ## through plugin keys and verifies with its own key type: P-256 in

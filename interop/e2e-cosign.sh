@@ -40,6 +40,8 @@ end_step() {
 }
 # shellcheck source=interop/softhsm.sh
 source "$interop_dir/softhsm.sh"
+# shellcheck source=interop/go-tools.sh
+source "$interop_dir/go-tools.sh"
 
 step() {
     end_step
@@ -63,34 +65,6 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-
-# install_go_tool MODULE PACKAGE VERSION: builds PACKAGE (a command of
-# MODULE) at VERSION with go install, outside any module so that the tool's
-# own go.mod decides every version, and prints the path of NAME-VERSION.
-# An existing NAME-VERSION built from MODULE at VERSION is reused.
-install_go_tool() {
-    local module="$1" package="$2" version="$3" name gobin start exe
-    name="$(basename "$package")"
-    exe="$tools_bin/$name-$version"
-    if [[ -x "$exe" ]] && built_from "$exe" "$module" "$version"; then
-        printf '%s already installed\n' "$exe" >&2
-    else
-        gobin="$(mktemp -d "$work/gobin.XXXXXX")"
-        start=$SECONDS
-        (cd "$work" && GOBIN="$gobin" go install "$package@$version") >&2
-        mkdir -p "$tools_bin"
-        mv "$gobin/$name" "$exe"
-        printf 'installed %s in %ds\n' "$exe" $((SECONDS - start)) >&2
-    fi
-    built_from "$exe" "$module" "$version" || die "$exe is not $module $version"
-    printf '%s\n' "$exe"
-}
-
-# built_from EXE MODULE VERSION: Go's build information in EXE names MODULE
-# at VERSION as the main module.
-built_from() {
-    go version -m "$1" 2>/dev/null | grep -qE "^[[:space:]]+mod[[:space:]]+$2[[:space:]]+$3([[:space:]]|$)"
-}
 
 # expect_bad_signature DESCRIPTION COMMAND...: the command must fail, and
 # because of the signature (not, say, for want of the network).
@@ -310,14 +284,14 @@ fi
 # over the agent's socket. Self-contained: its own token directory and token.
 # ---------------------------------------------------------------------------
 
-# cosign_hsm_agent COSIGN VERSION-LABEL SIGN-FLAGS...: generate-key-pair,
-# sign-blob and verify-blob (plugin key and PEM, tampered blob refused),
-# OpenSSL's verdict, all with SIGSTORE_KMS_HSM_AGENT set.
+# cosign_hsm_agent COSIGN VERSION-LABEL OBJECT[?QUERY] SIGN-FLAGS...:
+# generate-key-pair, sign-blob and verify-blob (plugin key and PEM, tampered
+# blob refused), OpenSSL's verdict, all with SIGSTORE_KMS_HSM_AGENT set.
 cosign_hsm_agent() {
     local cosign="$1" label="$2" dir key verifier
-    shift 2
+    key="hsm://token=e2e-agent;object=$3"
+    shift 3
     dir="$(mktemp -d "$work/hsm-agent-$label.XXXXXX")"
-    key="hsm://token=e2e-agent;object=cosign-$label"
     cd "$dir"
     printf 'a blob signed by cosign %s through sigstore-kms-hsm agent\n' "$label" >blob.txt
     printf 'not the blob that was signed\n' >tampered.txt
@@ -362,11 +336,16 @@ hsm_agent_section() (
     # Without these the plugin cannot log in by itself: every call below
     # must go through the agent.
     unset SIGSTORE_KMS_HSM_MODULE SIGSTORE_KMS_HSM_PIN
-    cosign_hsm_agent "$cosign_v3" "$COSIGN_V3_VERSION" \
+    cosign_hsm_agent "$cosign_v3" "$COSIGN_V3_VERSION" "cosign-$COSIGN_V3_VERSION" \
         --use-signing-config=false --tlog-upload=false --new-bundle-format=false
-    cosign_hsm_agent "$cosign_v2" "$COSIGN_V2_VERSION" --tlog-upload=false
+    # cosign 3's P-384 request (SHA-256 declared, a SHA-384 digest, the blob
+    # on stdin) gets the answer it gets directly.
+    cosign_hsm_agent "$cosign_v3" "$COSIGN_V3_VERSION-p384" \
+        "cosign-$COSIGN_V3_VERSION-p384?algorithm=ecdsa-p384-sha384" \
+        --use-signing-config=false --tlog-upload=false --new-bundle-format=false
+    cosign_hsm_agent "$cosign_v2" "$COSIGN_V2_VERSION" "cosign-$COSIGN_V2_VERSION" --tlog-upload=false
     lines="$(grep -c 'signMessage token=e2e-agent object="cosign-.*": ok' "$log" || true)"
-    [[ "$lines" -ge 2 ]] || die "the agent's log shows $lines signatures, not 2: $(cat "$log")"
+    [[ "$lines" -ge 3 ]] || die "the agent's log shows $lines signatures, not 3: $(cat "$log")"
     ! grep -qF -- "$pin" "$log" || die "the agent's log shows the PIN"
     step "sigstore-kms-hsm agent --stop"
     eval "$(sigstore-kms-hsm agent --stop)"
