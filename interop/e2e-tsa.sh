@@ -15,8 +15,10 @@
 # at a time. Every step prints how long it took; each signer prints its
 # time per sequential request. Exits non-zero on the first failure.
 #
-# --bench: the sequential requests only, and one line per
-# signer on stdout, "tsa NAME MS_PER_REQUEST" (bench/run.sh reads them).
+# --bench: the sequential requests only, TSA_ROUNDS (3) interleaved rounds
+# of the file signer, localkms, P-256 directly and through the agent, and
+# P-384 and RSA-3072 through the agent; one line per signer and round on
+# stdout, "tsa ROUND NAME MS_PER_REQUEST" (bench/run.sh reads them).
 #
 # timestamp-server and timestamp-cli are installed with `go install` into
 # TSA_BIN_DIR (default ~/.cache/sigstore-kms-rs/tsa) as NAME-VERSION, and
@@ -64,6 +66,7 @@ done
 work="$(mktemp -d)"
 tsa_pid=""
 agent_socket=""
+server_env=()
 cleanup() {
     stop_tsa
     if [[ -n "$agent_socket" ]]; then
@@ -111,12 +114,13 @@ free_port() {
 }
 
 # start_tsa DIR HASH SIGNER-FLAGS...: timestamp-server on 127.0.0.1 with the
-# chain in DIR, logging to DIR/server.log, once it answers /ping.
+# chain in DIR and the environment changed by the env(1) arguments in
+# server_env, logging to DIR/server.log, once it answers /ping.
 start_tsa() {
     local dir="$1" hash="$2" port
     shift 2
     port="$(free_port)"
-    "$server_exe" serve --host 127.0.0.1 --port "$port" --disable-ntp-monitoring \
+    env "${server_env[@]}" "$server_exe" serve --host 127.0.0.1 --port "$port" --disable-ntp-monitoring \
         --log-type prod --certificate-chain-path "$dir/chain.pem" \
         --timestamp-signer-hash "$hash" "$@" >"$dir/server.log" 2>&1 &
     tsa_pid=$!
@@ -167,16 +171,24 @@ check_response() {
 
 # run_signer NAME KEY_DIR HASH SIGNER-FLAGS...: the server with the chain in
 # KEY_DIR, the requests and their checks in a directory of the run's own;
-# prints the time per sequential request.
+# prints the time per sequential request. Names ending in -direct and
+# -agent run the server with the plugin's settings for that mode.
 run_signer() {
     local name="$1" key_dir="$2" hash="$3" dir i started elapsed_ms failed
     shift 3
-    dir="$key_dir/$name"
+    dir="$key_dir/$name-$round"
     mkdir "$dir"
     cp "$key_dir/leaf.pem" "$key_dir/chain.pem" "$dir/"
     step "$name: $SEQUENTIAL requests one after another$($bench || printf ', %s at once' "$PARALLEL")"
     printf 'the artifact timestamped by %s\n' "$name" >"$dir/blob"
     openssl ts -query -data "$dir/blob" "-$hash" -cert -out "$dir/query.tsq" 2>/dev/null
+    case "$name" in
+        *-direct) server_env=(-u SIGSTORE_KMS_HSM_AGENT) ;;
+        # The plugins the server runs get no module and no PIN.
+        *-agent) server_env=(-u SIGSTORE_KMS_HSM_MODULE -u SIGSTORE_KMS_HSM_PIN
+            "SIGSTORE_KMS_HSM_AGENT=$agent_socket") ;;
+        *) server_env=() ;;
+    esac
     start_tsa "$dir" "$hash" "$@"
     # One request before the clock starts: the server's own start-up.
     timestamp "$dir" warm-up || { cat "$dir/server.log" >&2; die "$name: the first request failed"; }
@@ -219,16 +231,20 @@ run_signer() {
     printf '%s: %d sequential requests in %d ms: %s ms per request\n' "$name" "$SEQUENTIAL" \
         "$elapsed_ms" "$(awk "BEGIN { printf \"%.1f\", $elapsed_ms / $SEQUENTIAL }")" >&2
     if $bench; then
-        printf 'tsa %s %s\n' "$name" "$(awk "BEGIN { printf \"%.2f\", $elapsed_ms / $SEQUENTIAL }")"
+        printf 'tsa %s %s %s\n' "$round" "$name" "$(awk "BEGIN { printf \"%.3f\", $elapsed_ms / $SEQUENTIAL }")"
     fi
 }
+
+# Every signer: NAME KEY_DIR HASH SIGNER-FLAGS..., one a line.
+signers=()
+add_signer() { signers+=("$(printf '%q ' "$@")"); }
 
 # The yardstick: the server's own file signer, no plugin.
 dir="$work/file" && mkdir -p "$dir"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/key.pem"
 openssl pkey -in "$dir/key.pem" -pubout -out "$dir/key.pub"
 make_chain "$dir/key.pub" "$dir"
-run_signer file "$dir" sha256 --timestamp-signer file --file-signer-key-path "$dir/key.pem"
+add_signer file "$dir" sha256 --timestamp-signer file --file-signer-key-path "$dir/key.pem"
 
 # plugin_key DIR REFERENCE: creates the key through the plugin and makes
 # its chain in DIR.
@@ -239,48 +255,51 @@ plugin_key() {
 
 dir="$work/localkms" && mkdir -p "$dir"
 plugin_key "$dir" "localkms://$dir/key.pem"
-run_signer localkms-p256 "$dir" sha256 --timestamp-signer kms --kms-key-resource "localkms://$dir/key.pem"
+add_signer localkms-p256 "$dir" sha256 --timestamp-signer kms --kms-key-resource "localkms://$dir/key.pem"
 
-if ! softhsm_module >/dev/null || ! command -v softhsm2-util >/dev/null; then
-    [[ "${SIGSTORE_KMS_REQUIRE_SOFTHSM:-}" != 1 ]] ||
-        die "SoftHSM2 is not installed, and SIGSTORE_KMS_REQUIRE_SOFTHSM=1"
+if softhsm_module >/dev/null && command -v softhsm2-util >/dev/null; then
+    step "a SoftHSM2 token with a P-256, a P-384 and an RSA-3072 key; sigstore-kms-hsm agent in the background"
+    softhsm_token "$work/hsm" e2e-tsa
+    eval "$(sigstore-kms-hsm agent --token e2e-tsa --log "$work/agent.log")" >&2
+    agent_socket="$SIGSTORE_KMS_HSM_AGENT"
+    unset SIGSTORE_KMS_HSM_AGENT
+    [[ -S "$agent_socket" ]] || die "sigstore-kms-hsm agent printed no socket"
+    # The modes of each key, in the order they run; the benchmark measures
+    # P-256 in both modes, the other keys through the agent.
+    for entry in \
+        "p256 sha256 agent direct hsm://token=e2e-tsa;object=p256" \
+        "p384 sha384 agent $($bench || echo direct) hsm://token=e2e-tsa;object=p384?algorithm=ecdsa-p384-sha384" \
+        "rsa3072 sha256 agent $($bench || echo direct) hsm://token=e2e-tsa;object=rsa3072?algorithm=rsa-pkcs1v15-3072-sha256"; do
+        read -r -a fields <<<"$entry"
+        name="${fields[0]}" hash="${fields[1]}" reference="${fields[-1]}"
+        mkdir -p "$work/hsm-$name"
+        plugin_key "$work/hsm-$name" "$reference"
+        for mode in "${fields[@]:2:${#fields[@]}-3}"; do
+            add_signer "hsm-$name-$mode" "$work/hsm-$name" "$hash" \
+                --timestamp-signer kms --kms-key-resource "$reference"
+        done
+    done
+elif [[ "${SIGSTORE_KMS_REQUIRE_SOFTHSM:-}" == 1 ]]; then
+    die "SoftHSM2 is not installed, and SIGSTORE_KMS_REQUIRE_SOFTHSM=1"
+else
     printf '\nSKIPPING the HSM signers: SoftHSM2 (softhsm2-util and its module) is not installed\n' >&2
-    end_step
-    exit 0
 fi
 
-step "a SoftHSM2 token with a P-256, a P-384 and an RSA-3072 key"
-softhsm_token "$work/hsm" e2e-tsa
-hsm_keys=(
-    "p256 sha256 hsm://token=e2e-tsa;object=p256"
-    "p384 sha384 hsm://token=e2e-tsa;object=p384?algorithm=ecdsa-p384-sha384"
-    "rsa3072 sha256 hsm://token=e2e-tsa;object=rsa3072?algorithm=rsa-pkcs1v15-3072-sha256"
-)
-for entry in "${hsm_keys[@]}"; do
-    read -r name _ reference <<<"$entry"
-    mkdir -p "$work/hsm-$name"
-    plugin_key "$work/hsm-$name" "$reference"
+# The benchmark interleaves its rounds, so that a change in the machine's
+# load falls on every signer alike.
+rounds=1
+$bench && rounds="${TSA_ROUNDS:-3}"
+for round in $(seq "$rounds"); do
+    for signer in "${signers[@]}"; do
+        eval "run_signer $signer"
+    done
 done
 
-for entry in "${hsm_keys[@]}"; do
-    read -r name hash reference <<<"$entry"
-    run_signer "hsm-$name-direct" "$work/hsm-$name" "$hash" \
-        --timestamp-signer kms --kms-key-resource "$reference"
-done
-
-step "sigstore-kms-hsm agent in the background (the server's plugins get no module and no PIN)"
-eval "$(sigstore-kms-hsm agent --token e2e-tsa --log "$work/agent.log")"
-agent_socket="$SIGSTORE_KMS_HSM_AGENT"
-[[ -S "$agent_socket" ]] || die "sigstore-kms-hsm agent printed no socket"
-unset SIGSTORE_KMS_HSM_MODULE SIGSTORE_KMS_HSM_PIN
-for entry in "${hsm_keys[@]}"; do
-    read -r name hash reference <<<"$entry"
-    run_signer "hsm-$name-agent" "$work/hsm-$name" "$hash" \
-        --timestamp-signer kms --kms-key-resource "$reference"
-done
-! grep -q 'error' "$work/agent.log" || { cat "$work/agent.log" >&2; die "the agent logged an error"; }
-eval "$(sigstore-kms-hsm agent --stop --socket "$agent_socket")"
-agent_socket=""
+if [[ -n "$agent_socket" ]]; then
+    ! grep -q 'error' "$work/agent.log" || { cat "$work/agent.log" >&2; die "the agent logged an error"; }
+    eval "$(sigstore-kms-hsm agent --stop --socket "$agent_socket")" >&2
+    agent_socket=""
+fi
 
 end_step
 printf '\n==> e2e-tsa: all checks passed in %ds\n' "$SECONDS" >&2
