@@ -111,8 +111,8 @@ fuzz: fuzz-corpus
 
 .PHONY: bench
 ## bench: per-call overhead, streaming, memory and scaling in release builds,
-## against /bin/true, OpenSSL, the Go reference and cosign; writes
-## BENCHMARKS.md (minutes; not part of make test)
+## against /bin/true, OpenSSL, the Go reference and cosign, and a timestamp
+## authority on plugin keys; writes BENCHMARKS.md (minutes; not part of make test)
 bench:
 	bash bench/run.sh
 
@@ -151,3 +151,10 @@ conformance-under-load:
 ## through its agent, over SoftHSM2), replaced in BENCHMARKS.md.
 bench-hsm:
 	bash bench/run.sh hsm
+
+.PHONY: bench-tsa
+## bench-tsa: only the timestamp authority section of make bench
+## (timestamp-server on plugin keys, per request, against its file signer),
+## replaced in BENCHMARKS.md.
+bench-tsa:
+	bash bench/run.sh tsa

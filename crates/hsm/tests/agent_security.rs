@@ -208,13 +208,26 @@ fn printing_module(dir: &Path, real: &Path) -> Option<PathBuf> {
     }
 }
 
-/// The pid in the agent's shell line.
+/// The pid in the agent's shell line, or in what it echoes.
 fn agent_pid(line: &str) -> u32 {
-    line.split("echo sigstore-kms-hsm agent pid ")
+    line.split("sigstore-kms-hsm agent pid ")
         .nth(1)
-        .and_then(|rest| rest.split(';').next())
+        .map(|rest| {
+            rest.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
         .and_then(|pid| pid.parse().ok())
         .unwrap_or_else(|| panic!("no pid in {line:?}"))
+}
+
+/// An agent in the background, killed when the test ends, passed or not.
+struct Killed(u32);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.0.to_string()).status();
+    }
 }
 
 /// Stops the agent whose shell line `shell` printed.
@@ -259,6 +272,9 @@ fn nothing_a_module_prints_reaches_the_shell() {
     );
     let shell = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
+    let _agent = shell
+        .contains("sigstore-kms-hsm agent pid ")
+        .then(|| Killed(agent_pid(&shell)));
     assert!(out.status.success(), "{shell}{stderr}");
     assert!(
         !runtime.path().join("pwned").exists(),
@@ -324,10 +340,10 @@ fn the_pin_leaves_the_agents_environment_and_its_memory_is_closed() {
         String::from_utf8_lossy(&out.stderr)
     );
     let pid = agent_pid(&shell);
+    let _agent = Killed(pid);
     let environ = PathBuf::from(format!("/proc/{pid}/environ"));
     let meta = std::fs::metadata(&environ).unwrap();
     let readable = std::fs::read(&environ);
-    let _ = Command::new("kill").arg(pid.to_string()).status();
     match readable {
         Ok(environ) => {
             let environ = String::from_utf8_lossy(&environ);
