@@ -198,6 +198,7 @@ impl CheckedKeys {
 
     /// Forgets every key: the module was loaded again, and its handles
     /// name other objects.
+    #[cfg_attr(not(unix), allow(dead_code))] // the agent is Unix only
     pub fn clear(&self) {
         self.lock().clear();
     }
