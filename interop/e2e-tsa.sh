@@ -77,16 +77,15 @@ cleanup() {
 trap cleanup EXIT
 
 # Release builds: a timestamp costs three plugin processes, and the run
-# makes nearly two thousand.
-step "build the plugins and sigstore-kms (release)"
+# makes nearly two thousand. Cargo builds while Go does.
+step "build the plugins and sigstore-kms (release), and timestamp-server and timestamp-cli $TSA_VERSION (go install, cached in $tools_bin)"
 (cd "$repo_root" && "$cargo" build --release --locked -p sigstore-kms-hsm \
-    -p sigstore-kms-localkms -p sigstore-kms-cli) >&2
-profile=release
-export PATH="$target_dir/$profile:$PATH"
-
-step "timestamp-server and timestamp-cli $TSA_VERSION (go install, cached in $tools_bin)"
+    -p sigstore-kms-localkms -p sigstore-kms-cli) >&2 &
+cargo_pid=$!
 server_exe="$(install_go_tool "$TSA_MODULE" "$TSA_MODULE/cmd/timestamp-server" "$TSA_VERSION")"
 cli_exe="$(install_go_tool "$TSA_MODULE" "$TSA_MODULE/cmd/timestamp-cli" "$TSA_VERSION")"
+wait "$cargo_pid" || die "cargo build failed"
+export PATH="$target_dir/release:$PATH"
 
 # Self-signed root of every chain, made once.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
