@@ -12,7 +12,9 @@
 #
 # `bench/run.sh hsm` (make bench-hsm) runs only section 5, sigstore-kms-hsm
 # direct and through its agent over SoftHSM2, and replaces that section of
-# BENCH_OUT.
+# BENCH_OUT. `bench/run.sh tsa` (make bench-tsa) runs only section 6, a
+# Sigstore timestamp authority on plugin keys (interop/e2e-tsa.sh --bench;
+# TSA_ROUNDS, TSA_SEQUENTIAL), and replaces that section.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -20,6 +22,19 @@ target="${CARGO_TARGET_DIR:-$root/target}"
 cargo="${CARGO:-cargo}"
 
 only="${1:-}"
+
+# tsa_section: section 6, through interop/e2e-tsa.sh --bench.
+tsa_section() {
+  local before lines
+  before="$(cut -d' ' -f1-3 /proc/loadavg)"
+  lines="$(bash "$root/interop/e2e-tsa.sh" --bench)"
+  printf '%s\n' "$lines" | python3 "$root/bench/tsa_section.py" "${BENCH_OUT:-$root/BENCHMARKS.md}" \
+    "${TSA_SEQUENTIAL:-200}" "${TSA_ROUNDS:-3}" "$before" "$(cut -d' ' -f1-3 /proc/loadavg)"
+}
+if [ "$only" = tsa ]; then
+  tsa_section
+  exit
+fi
 echo "== build (release): sigstore-kms-bench, sigstore-kms-localkms, sigstore-kms-hsm, sigstore-kms" >&2
 "$cargo" build --release --locked -p sigstore-kms-bench --features sigstore-kms-bench/async -p sigstore-kms-localkms -p sigstore-kms-hsm -p sigstore-kms-cli
 
@@ -72,3 +87,8 @@ fi
   --stream-mib "${BENCH_STREAM_MIB:-1024}" \
   --analysis "$root/bench/analysis.md" \
   --out "${BENCH_OUT:-$root/BENCHMARKS.md}"
+if command -v go >/dev/null 2>&1; then
+  tsa_section
+else
+  echo "go is not on PATH: the timestamp authority section is left out" >&2
+fi

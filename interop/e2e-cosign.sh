@@ -40,6 +40,8 @@ end_step() {
 }
 # shellcheck source=interop/softhsm.sh
 source "$interop_dir/softhsm.sh"
+# shellcheck source=interop/go-tools.sh
+source "$interop_dir/go-tools.sh"
 
 step() {
     end_step
@@ -63,9 +65,6 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-
-# shellcheck source=interop/go-tools.sh
-source "$interop_dir/go-tools.sh"
 
 # expect_bad_signature DESCRIPTION COMMAND...: the command must fail, and
 # because of the signature (not, say, for want of the network).
@@ -285,14 +284,14 @@ fi
 # over the agent's socket. Self-contained: its own token directory and token.
 # ---------------------------------------------------------------------------
 
-# cosign_hsm_agent COSIGN VERSION-LABEL SIGN-FLAGS...: generate-key-pair,
-# sign-blob and verify-blob (plugin key and PEM, tampered blob refused),
-# OpenSSL's verdict, all with SIGSTORE_KMS_HSM_AGENT set.
+# cosign_hsm_agent COSIGN VERSION-LABEL OBJECT[?QUERY] SIGN-FLAGS...:
+# generate-key-pair, sign-blob and verify-blob (plugin key and PEM, tampered
+# blob refused), OpenSSL's verdict, all with SIGSTORE_KMS_HSM_AGENT set.
 cosign_hsm_agent() {
     local cosign="$1" label="$2" dir key verifier
-    shift 2
+    key="hsm://token=e2e-agent;object=$3"
+    shift 3
     dir="$(mktemp -d "$work/hsm-agent-$label.XXXXXX")"
-    key="hsm://token=e2e-agent;object=cosign-$label"
     cd "$dir"
     printf 'a blob signed by cosign %s through sigstore-kms-hsm agent\n' "$label" >blob.txt
     printf 'not the blob that was signed\n' >tampered.txt
@@ -337,11 +336,16 @@ hsm_agent_section() (
     # Without these the plugin cannot log in by itself: every call below
     # must go through the agent.
     unset SIGSTORE_KMS_HSM_MODULE SIGSTORE_KMS_HSM_PIN
-    cosign_hsm_agent "$cosign_v3" "$COSIGN_V3_VERSION" \
+    cosign_hsm_agent "$cosign_v3" "$COSIGN_V3_VERSION" "cosign-$COSIGN_V3_VERSION" \
         --use-signing-config=false --tlog-upload=false --new-bundle-format=false
-    cosign_hsm_agent "$cosign_v2" "$COSIGN_V2_VERSION" --tlog-upload=false
+    # cosign 3's P-384 request (SHA-256 declared, a SHA-384 digest, the blob
+    # on stdin) gets the answer it gets directly.
+    cosign_hsm_agent "$cosign_v3" "$COSIGN_V3_VERSION-p384" \
+        "cosign-$COSIGN_V3_VERSION-p384?algorithm=ecdsa-p384-sha384" \
+        --use-signing-config=false --tlog-upload=false --new-bundle-format=false
+    cosign_hsm_agent "$cosign_v2" "$COSIGN_V2_VERSION" "cosign-$COSIGN_V2_VERSION" --tlog-upload=false
     lines="$(grep -c 'signMessage token=e2e-agent object="cosign-.*": ok' "$log" || true)"
-    [[ "$lines" -ge 2 ]] || die "the agent's log shows $lines signatures, not 2: $(cat "$log")"
+    [[ "$lines" -ge 3 ]] || die "the agent's log shows $lines signatures, not 3: $(cat "$log")"
     ! grep -qF -- "$pin" "$log" || die "the agent's log shows the PIN"
     step "sigstore-kms-hsm agent --stop"
     eval "$(sigstore-kms-hsm agent --stop)"

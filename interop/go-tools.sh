@@ -1,10 +1,7 @@
-# shellcheck shell=bash
-# shellcheck disable=SC2154 # tools_bin and work are the sourcing script's
-# Sourced by e2e-cosign.sh and e2e-awskms.sh: Go tools built with
-# `go install` at pinned versions and kept as NAME-VERSION in $tools_bin
-# (COSIGN_BIN_DIR), so that every script, and every run on one machine,
-# builds each of them once. The sourcing script defines `die`, and `work`,
-# a scratch directory it removes.
+# shellcheck shell=bash disable=SC2154 # tools_bin and work are the caller's
+# Sourced by e2e-cosign.sh, e2e-awskms.sh and e2e-tsa.sh: Go tools built from the Go module
+# proxy, kept as NAME-VERSION in "$tools_bin" (set by the caller, with
+# "$work", a scratch directory, and die).
 
 # install_go_tool MODULE PACKAGE VERSION: builds PACKAGE (a command of
 # MODULE) at VERSION with go install, outside any module so that the tool's

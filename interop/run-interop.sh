@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Interoperability with the Go reference (github.com/sigstore/sigstore, the
-# version pinned in interop/go.mod):
+# version pinned in interop/go.mod, and the newest release, pinned in
+# interop/go.v1.11.mod):
 #   1. the Go host drives our plugin: the reference's own conformance tests
 #      and our Go tests run against sigstore-kms-localkms;
 #   2. our host drives Go plugins: sigstore-kms-gokms, built with the
@@ -123,6 +124,30 @@ step "sigstore-kms generate-key-pair / public-key / sign-blob / verify-blob with
         fi
     done
     echo "a tampered blob is refused through gokms and with the PEM"
+)
+
+# ---------------------------------------------------------------------------
+# The newest sigstore release, whose go.mod asks for Go 1.27: the same tests
+# with go.v1.11.mod (and go.v1.11.sum) in place of go.mod, on the toolchain
+# that GOTOOLCHAIN=go1.27.3 fetches from the Go module proxy (the only
+# download this script makes).
+# ---------------------------------------------------------------------------
+newest="$(sed -n 's/^\tgithub.com\/sigstore\/sigstore \(v[^ ]*\)$/\1/p' "$interop_dir/go.v1.11.mod")"
+(
+    export GOTOOLCHAIN=go1.27.3
+    export GOFLAGS="$GOFLAGS -modfile=go.v1.11.mod"
+    step "sigstore $newest: gokms rebuilt with it, on $(cd "$interop_dir" && go version)"
+    (cd "$interop_dir" && go build -o "$bin_dir/sigstore-kms-gokms" ./cmd/sigstore-kms-gokms)
+    reference_conformance localkms
+    if softhsm_module >/dev/null && command -v softhsm2-util >/dev/null; then
+        softhsm_token "$work/hsm-newest" interop
+        for algorithm in ecdsa-p256-sha256 ecdsa-p384-sha384 rsa-pkcs1v15-3072-sha256; do
+            reference_conformance_with "hsm://token=interop;object=$algorithm?algorithm=$algorithm"
+        done
+    fi
+    step "sigstore $newest: Go host tests against localkms and gokms"
+    (cd "$interop_dir" && go test -count=1 ./...)
+    reference_conformance gokms
 )
 
 step "interop: all checks passed"

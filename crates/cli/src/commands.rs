@@ -6,11 +6,11 @@ use std::time::{Duration, SystemTime};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use sigstore_kms_client::{CallOptions, Client, HashFunc};
+use sigstore_kms_client::{CallOptions, Client, HashFunc, PublicKey};
 
 use crate::blob::open_blob;
 use crate::bundle::Bundle;
-use crate::digest::SignatureDigest;
+use crate::digest::{HashingReader, SignatureDigest};
 use crate::error::CliError;
 use crate::files::write_atomically;
 
@@ -104,15 +104,17 @@ pub fn sign_blob(
     timeout: Duration,
 ) -> Result<(), CliError> {
     let client = load(key_reference, timeout)?;
+    // Every signature is checked under the key's public key before it is
+    // written: a plugin that answers with anything else fails the command.
+    let public = client.public_key(&CallOptions::new())?;
     let message = open_blob(blob)?;
+    let (options, deadline) = streaming_call(algorithm, timeout);
     let signature = match outputs.bundle {
         // The bundle records the digest, so the digest computed here is
         // the one signed: the bundle cannot describe other bytes.
         Some(bundle_path) => {
-            let public = client.public_key(&CallOptions::new())?;
             // Hashing a piped blob waits for its writer: the call's
             // deadline covers that wait, as it covers streaming.
-            let (options, deadline) = streaming_call(algorithm, timeout);
             let digest = algorithm
                 .hash(message.into_message(deadline)?)
                 .map_err(|source| CliError::Input {
@@ -121,14 +123,17 @@ pub fn sign_blob(
                     source,
                 })?;
             let signature = client.sign_digest(&digest, algorithm.hash_func(), &options)?;
+            check_signature(&public, &digest, &signature, algorithm)?;
             let bundle = Bundle::new(algorithm, digest, signature.clone(), public.to_der());
             write_atomically(bundle_path, &bundle.to_json(), true)?;
             eprintln!("Bundle written to {}", bundle_path.display());
             signature
         }
         None => {
-            let (options, deadline) = streaming_call(algorithm, timeout);
-            client.sign_message(message.into_message(deadline)?, &options)?
+            let mut message = HashingReader::new(message.into_message(deadline)?, algorithm);
+            let signature = client.sign_message(&mut message, &options)?;
+            check_signature(&public, &message.finish(), &signature, algorithm)?;
+            signature
         }
     };
     let signature = STANDARD.encode(signature);
@@ -140,4 +145,16 @@ pub fn sign_blob(
         }
         None => write_stdout(format!("{signature}\n").as_bytes()),
     }
+}
+
+/// Checks the plugin's `signature` over `digest` under its `public` key.
+fn check_signature(
+    public: &PublicKey,
+    digest: &[u8],
+    signature: &[u8],
+    algorithm: SignatureDigest,
+) -> Result<(), CliError> {
+    public
+        .verify_digest(digest, signature, algorithm.hash_func())
+        .map_err(|source| CliError::SignatureNotByKey { source })
 }

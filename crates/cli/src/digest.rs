@@ -4,6 +4,7 @@
 use std::fmt;
 use std::io::{self, Read};
 
+use sha2::digest::DynDigest;
 use sha2::{Digest, Sha224, Sha256, Sha384, Sha512};
 use sigstore_kms_client::HashFunc;
 
@@ -87,6 +88,15 @@ impl SignatureDigest {
             .find(|algorithm| algorithm.bundle_name() == name)
     }
 
+    fn hasher(self) -> Box<dyn DynDigest + Send> {
+        match self {
+            SignatureDigest::Sha224 => Box::new(Sha224::new()),
+            SignatureDigest::Sha256 => Box::new(Sha256::new()),
+            SignatureDigest::Sha384 => Box::new(Sha384::new()),
+            SignatureDigest::Sha512 => Box::new(Sha512::new()),
+        }
+    }
+
     /// Hashes everything `reader` yields.
     pub fn hash(self, reader: impl Read) -> io::Result<Vec<u8>> {
         Ok(BlobDigests::read(reader, &[self])?.get(self).to_vec())
@@ -109,17 +119,9 @@ impl BlobDigests {
     /// Reads `reader` to its end in fixed-size steps, hashing with each of
     /// `algorithms`.
     pub fn read(mut reader: impl Read, algorithms: &[SignatureDigest]) -> io::Result<Self> {
-        let mut hashers: Vec<(SignatureDigest, Box<dyn sha2::digest::DynDigest>)> = algorithms
+        let mut hashers: Vec<_> = algorithms
             .iter()
-            .map(|&algorithm| {
-                let hasher: Box<dyn sha2::digest::DynDigest> = match algorithm {
-                    SignatureDigest::Sha224 => Box::new(Sha224::new()),
-                    SignatureDigest::Sha256 => Box::new(Sha256::new()),
-                    SignatureDigest::Sha384 => Box::new(Sha384::new()),
-                    SignatureDigest::Sha512 => Box::new(Sha512::new()),
-                };
-                (algorithm, hasher)
-            })
+            .map(|&algorithm| (algorithm, algorithm.hasher()))
             .collect();
         let mut chunk = vec![0u8; 64 * 1024];
         loop {
@@ -156,6 +158,36 @@ impl BlobDigests {
     }
 }
 
+/// A reader that hashes the bytes read through it: the digest of a blob
+/// streamed to a plugin, which cannot be read a second time.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Box<dyn DynDigest + Send>,
+}
+
+impl<R: Read> HashingReader<R> {
+    /// Reads `inner`, hashing with `algorithm`.
+    pub fn new(inner: R, algorithm: SignatureDigest) -> Self {
+        HashingReader {
+            inner,
+            hasher: algorithm.hasher(),
+        }
+    }
+
+    /// The digest of what was read.
+    pub fn finish(self) -> Vec<u8> {
+        self.hasher.finalize().into_vec()
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +200,15 @@ mod tests {
         assert_eq!(prefix(SignatureDigest::Sha256), [0xba, 0x78, 0x16, 0xbf]);
         assert_eq!(prefix(SignatureDigest::Sha384), [0xcb, 0x00, 0x75, 0x3f]);
         assert_eq!(prefix(SignatureDigest::Sha512), [0xdd, 0xaf, 0x35, 0xa1]);
+    }
+
+    #[test]
+    fn the_hashing_reader_hashes_what_passes() {
+        let mut reader = HashingReader::new(&b"abc"[..], SignatureDigest::Sha256);
+        let mut read = Vec::new();
+        reader.read_to_end(&mut read).unwrap();
+        assert_eq!(read, b"abc");
+        assert_eq!(reader.finish()[..4], [0xba, 0x78, 0x16, 0xbf]);
     }
 
     #[test]

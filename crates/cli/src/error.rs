@@ -59,6 +59,17 @@ pub enum CliError {
         /// What is wrong.
         reason: String,
     },
+    /// The plugin's signature does not verify under the public key it
+    /// gave for the key.
+    #[error(
+        "the plugin's signature does not verify under the key's public key, so nothing was \
+         written: {source}"
+    )]
+    SignatureNotByKey {
+        /// Why it does not verify.
+        #[source]
+        source: KeyError,
+    },
     /// The signature does not verify.
     #[error("signature verification failed: {0}")]
     VerificationFailed(String),

@@ -994,3 +994,41 @@ fn sign_blob_bundle_is_a_sigstore_bundle_that_verify_blob_checks() {
         "not a Sigstore bundle",
     );
 }
+
+/// A plugin whose signatures are well-formed P-256 signatures of the
+/// blob, made by another key than the one its publicKey names: `sign-blob`
+/// writes neither the signature nor the bundle, and fails.
+#[test]
+fn sign_blob_refuses_a_signature_that_does_not_verify_under_the_key() {
+    use p256::ecdsa::signature::Signer as _;
+    let ws = Workspace::new();
+    let plugins = tempfile::tempdir().unwrap();
+    sigstore_kms_test_fakes::install_fake(plugins.path(), "sigstore-kms-liar");
+    let other_key = p256::ecdsa::SigningKey::from_slice(&[9u8; 32]).unwrap();
+    let lie: p256::ecdsa::Signature = other_key.sign(BLOB);
+    let lie = format!(
+        r#"{{"signMessage":{{"signature":"{}"}}}}"#,
+        STANDARD.encode(lie.to_der().as_bytes())
+    );
+    let steps = Steps::new()
+        .when("signMessage", Steps::new().read_stdin(None).reply(&lie))
+        .when("publicKey", Steps::new().reply(&public_key_answer()));
+    let key = format!("liar://{}", steps.key_ref());
+    let path = std::env::join_paths([plugins.path().to_owned(), plugin_dir()]).unwrap();
+    for output in [
+        &["--output-signature", "blob.sig"][..],
+        &["--bundle", "blob.json"],
+    ] {
+        let mut args = vec!["sign-blob", "--key", &key];
+        args.extend_from_slice(output);
+        args.push("blob.txt");
+        let out = ws.run_with_path(&args, b"", path.clone());
+        assert_exit(&out, 1, "does not verify under the key's public key");
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(!ws.path(output[1]).exists(), "{args:?} wrote {}", output[1]);
+    }
+}

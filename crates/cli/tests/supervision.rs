@@ -366,9 +366,15 @@ fn a_plugin_can_prompt_on_the_terminal() {
 /// blob typed there (a background process group could not).
 #[test]
 fn the_command_gets_the_terminal_back_after_the_plugin() {
+    use p256::ecdsa::signature::Signer as _;
+    // The signature of the blob typed below, which the command checks.
+    let signature: p256::ecdsa::Signature = p256::ecdsa::SigningKey::from_slice(&[7u8; 32])
+        .unwrap()
+        .sign(b"typed blob\n");
     let setup = Setup::new(&format!(
         "case \"$2\" in *signMessage*) cat > \"$DIR/message\"; \
-         printf '%s' '{{\"signMessage\":{{\"signature\":\"MAY=\"}}}}'; exit;; esac; {}",
+         printf '%s' '{{\"signMessage\":{{\"signature\":\"{}\"}}}}'; exit;; esac; {}",
+        STANDARD.encode(signature.to_der().as_bytes()),
         public_key_answer()
     ));
     let mut terminal = InTerminal::start(&mut setup.command(&[

@@ -109,6 +109,27 @@ pub fn message_digest(
     })
 }
 
+/// Whether [`message_digest`] reads `message` for this `digest`: when
+/// none was sent, and when it has the length of another hash than
+/// `hash_func` (cosign 3 with P-384 keys sends the message as well); never
+/// for a `hash_func` it cannot compute. A plugin that passes a call on to
+/// another process sends the message exactly then, so that the answer is
+/// the one it would give itself.
+pub fn digest_reads_message(hash_func: HashFunc, digest: Option<&[u8]>) -> bool {
+    if !HASHABLE.contains(&hash_func) {
+        return false;
+    }
+    let Some(digest) = digest.filter(|digest| !digest.is_empty()) else {
+        return true;
+    };
+    matches!(
+        check_digest_length(hash_func, digest),
+        Err(HandlerError::DigestLength { .. })
+    ) && HASHABLE
+        .into_iter()
+        .any(|hash| hash.digest_size() == Some(digest.len()))
+}
+
 /// Hashes `message` with `first` and `second` (each one of [`HASHABLE`])
 /// in one pass, in constant memory; also returns how many bytes it held.
 fn hash_twice(
@@ -164,6 +185,43 @@ fn hash_stream<D: Digest>(message: &mut dyn Read) -> io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digest_reads_message_tells_when_the_message_is_read() {
+        /// A message that records whether it was read.
+        struct Watched(bool);
+        impl Read for Watched {
+            fn read(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+                self.0 = true;
+                Ok(0)
+            }
+        }
+        let digests: [Option<&[u8]>; 6] = [
+            None,
+            Some(&[]),
+            Some(&[1; 32]),
+            Some(&[1; 48]),
+            Some(&[1; 64]),
+            Some(&[1; 20]),
+        ];
+        for hash in [
+            HashFunc::SHA256,
+            HashFunc::SHA384,
+            HashFunc::SHA512,
+            HashFunc(42),
+        ] {
+            for digest in digests {
+                let mut message = Watched(false);
+                let _ = message_digest(hash, digest, &mut message);
+                assert_eq!(
+                    digest_reads_message(hash, digest),
+                    message.0,
+                    "{hash:?} with a digest of {:?} bytes",
+                    digest.map(<[u8]>::len)
+                );
+            }
+        }
+    }
 
     #[test]
     fn hashes_known_vectors() {

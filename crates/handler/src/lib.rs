@@ -72,7 +72,10 @@ mod process;
 mod reply_stdout;
 mod serve;
 
-pub use digest::{check_digest_length, choose_hash_func, hash_message, message_digest, HASHABLE};
+pub use digest::{
+    check_digest_length, choose_hash_func, digest_reads_message, hash_message, message_digest,
+    HASHABLE,
+};
 pub use error::{error_message, HandlerError};
 pub use pem::{public_key_pem, public_key_pem_from_der};
 pub use plugin::{CallOptions, Error, Plugin};

@@ -152,6 +152,12 @@ impl CallOptions {
         message_digest(self.hash_func, self.digest.as_deref(), message)
     }
 
+    /// Whether [`CallOptions::digest`] reads the message (see
+    /// [`digest_reads_message`](crate::digest_reads_message)).
+    pub fn reads_message(&self) -> bool {
+        crate::digest_reads_message(self.hash_func, self.digest.as_deref())
+    }
+
     /// Fails with [`HandlerError::DeadlineExceeded`] when the deadline has
     /// passed.
     pub fn check_deadline(&self) -> Result<(), HandlerError> {

@@ -12,6 +12,8 @@ use sigstore_kms_protocol::InitOptions;
 use crate::algorithm::{Algorithm, HASH_FUNCS};
 use crate::create_lock::CreateLock;
 use crate::error::HsmError;
+use crate::keys::KeyPair;
+use crate::pair::CheckedKeys;
 use crate::public_key::VerifyError;
 use crate::settings::Settings;
 use crate::token::{Module, TokenSession};
@@ -62,6 +64,11 @@ pub trait Sessions {
         write: bool,
         work: impl FnMut(&TokenSession<'_>) -> Result<T, Error>,
     ) -> Result<T, Error>;
+
+    /// The public keys already checked on these sessions, if they are kept.
+    fn checked_keys(&self) -> Option<&CheckedKeys> {
+        None
+    }
 }
 
 /// Each call loads the module, opens a session and logs in, and closes
@@ -170,6 +177,14 @@ impl<S: Sessions> Hsm<S> {
         Ok(settings)
     }
 
+    /// The key pair to verify with, checked or already checked.
+    fn verifying_key(&self, session: &TokenSession<'_>) -> Result<KeyPair, HsmError> {
+        match self.sessions.checked_keys() {
+            Some(checked) => session.verifying_key_checked(&self.uri, checked),
+            None => session.verifying_key(&self.uri),
+        }
+    }
+
     /// Fails when the reference asks for another algorithm than the key's.
     fn check_algorithm(&self, actual: Algorithm) -> Result<(), HsmError> {
         match self.uri.algorithm {
@@ -234,7 +249,7 @@ impl<S: Sessions> Plugin for Hsm<S> {
         let settings = self.settings(options)?;
         options.check_deadline()?;
         let key = self.with_session(&settings, false, |session| {
-            Ok(session.verifying_key(&self.uri)?.public)
+            Ok(self.verifying_key(session)?.public)
         })?;
         self.check_algorithm(key.algorithm())?;
         Ok(key.to_pem()?)
@@ -270,7 +285,7 @@ impl<S: Sessions> Plugin for Hsm<S> {
         options.check_deadline()?;
         let remote = options.remote_verification;
         let verified = self.with_session(&settings, false, |session| {
-            let pair = session.verifying_key(&self.uri)?;
+            let pair = self.verifying_key(session)?;
             let (key, algorithm) = (&pair.public, pair.public.algorithm());
             self.check_algorithm(algorithm)?;
             // Without a public-key object of this key in the token (its

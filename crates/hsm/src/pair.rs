@@ -9,7 +9,9 @@
 //! by older versions of this plugin were not private, and are checked the
 //! same way.
 
+use std::collections::HashMap;
 use std::process;
+use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cryptoki::object::{ObjectClass, ObjectHandle};
@@ -19,6 +21,7 @@ use sigstore_kms_protocol::HashFunc;
 use crate::algorithm::Algorithm;
 use crate::error::HsmError;
 use crate::keys::{KeyMaterial, KeyPair, Origin};
+use crate::public_key::PublicKey;
 use crate::token::TokenSession;
 use crate::uri::KeyUri;
 
@@ -83,6 +86,60 @@ impl TokenSession<'_> {
         })
     }
 
+    /// Like [`TokenSession::verifying_key`], answered from `checked` when
+    /// the key's objects are those it was checked with: the same private
+    /// key, the same public-key objects holding the same public key. A
+    /// key made, removed or replaced under the key's label and id is
+    /// checked again.
+    pub fn verifying_key_checked(
+        &self,
+        uri: &KeyUri,
+        checked: &CheckedKeys,
+    ) -> Result<KeyPair, HsmError> {
+        let Some(private) = self.find_one(uri, ObjectClass::PRIVATE_KEY, Origin::PinHolder)? else {
+            return self.verifying_key(uri);
+        };
+        let mut publics = self.find_all(uri, ObjectClass::PUBLIC_KEY, Origin::Anyone)?;
+        publics.sort_by_key(|handle| handle.handle());
+        let key = CheckedKey {
+            slot: self.token.slot.id(),
+            object: uri.object.clone(),
+            id: uri.id.clone(),
+        };
+        let hit = checked
+            .lock()
+            .get(&key)
+            .filter(|known| known.private == private && known.publics == publics)
+            .map(|known| (known.public_handle, known.public.clone()));
+        if let Some((public_handle, public)) = hit {
+            // The object behind a handle is read again: what the handle
+            // names must still hold the key that was checked.
+            let same = match public_handle {
+                Some(handle) => self.read_public_key(uri, handle).ok().as_ref() == Some(&public),
+                None => {
+                    matches!(self.read_key(uri, private)?, KeyMaterial::Public(key) if key == public)
+                }
+            };
+            if same {
+                return Ok(KeyPair {
+                    public_handle,
+                    public,
+                });
+            }
+        }
+        let pair = self.pair_of(uri, private)?;
+        checked.lock().insert(
+            key,
+            Checked {
+                private,
+                publics,
+                public_handle: pair.public_handle,
+                public: pair.public.clone(),
+            },
+        );
+        Ok(pair)
+    }
+
     /// The key pair of the private key `private`.
     fn pair_of(&self, uri: &KeyUri, private: ObjectHandle) -> Result<KeyPair, HsmError> {
         let material = self.read_key(uri, private)?;
@@ -125,6 +182,44 @@ impl TokenSession<'_> {
             key: uri.to_string(),
         })
     }
+}
+
+/// The public keys a process has checked against their private keys
+/// (for EC keys, with a signature), by token and key: the agent keeps them
+/// for as long as its module stays loaded, so that a `publicKey` call costs
+/// a search for the key's objects instead of a signature.
+#[derive(Default)]
+pub struct CheckedKeys(Mutex<HashMap<CheckedKey, Checked>>);
+
+impl CheckedKeys {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CheckedKey, Checked>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Forgets every key: the module was loaded again, and its handles
+    /// name other objects.
+    #[cfg_attr(not(unix), allow(dead_code))] // the agent is Unix only
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+}
+
+/// A key as a reference selects it in a token.
+#[derive(PartialEq, Eq, Hash)]
+struct CheckedKey {
+    slot: u64,
+    object: Option<String>,
+    id: Option<Vec<u8>>,
+}
+
+/// The objects a key was checked with, and the result.
+struct Checked {
+    private: ObjectHandle,
+    /// Every public-key object with the key's label and id, whoever made
+    /// it, by handle.
+    publics: Vec<ObjectHandle>,
+    public_handle: Option<ObjectHandle>,
+    public: PublicKey,
 }
 
 /// A digest no one can know in advance, for the private key to sign once.

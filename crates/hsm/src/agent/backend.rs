@@ -16,6 +16,7 @@ use sigstore_kms_handler::Error;
 
 use crate::error::HsmError;
 use crate::kms::Sessions;
+use crate::pair::CheckedKeys;
 use crate::settings::{Pin, Settings};
 use crate::token::{Module, Token, TokenSession};
 use crate::uri::{KeyUri, TokenFilter};
@@ -52,6 +53,8 @@ pub struct Backend {
     session_closed: (Mutex<()>, Condvar),
     /// Set by [`Backend::close`]: no call loads the module again after it.
     closed: AtomicBool,
+    /// The public keys checked on this load of the module.
+    checked: CheckedKeys,
 }
 
 struct Current {
@@ -137,6 +140,7 @@ impl Backend {
             }),
             session_closed: (Mutex::new(()), Condvar::new()),
             closed: AtomicBool::new(false),
+            checked: CheckedKeys::default(),
         };
         let generation = backend.load()?;
         backend.write_current().generation = Some(generation);
@@ -245,6 +249,7 @@ impl Backend {
         // and tokens again.
         current.generation = None;
         current.number += 1;
+        self.checked.clear();
         let generation = self.load().map_err(|source| ServeError::Reinitialise {
             cause: cause.to_owned(),
             source,
@@ -337,6 +342,10 @@ impl Sessions for &Backend {
         let current = self.read_current();
         self.attempt(&current, uri, write, &mut work)
             .map_err(|err| ServeError::Again(err.to_string()).into())
+    }
+
+    fn checked_keys(&self) -> Option<&CheckedKeys> {
+        Some(&self.checked)
     }
 }
 

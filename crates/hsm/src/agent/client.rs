@@ -120,10 +120,12 @@ fn call(socket: &Path, argv: Vec<OsString>) -> Result<(bool, Vec<u8>), Answered>
     // A malformed call gets the same answer as without the agent.
     let args = parse_args(argv.clone())?;
     let options = check_call(&args)?;
+    // The message goes to the agent whenever the plugin would read it
+    // itself: the agent's answer is then the direct answer.
     let needs_message = matches!(
         args.method,
         MethodArgs::SignMessage(_) | MethodArgs::VerifySignature(_)
-    ) && options.digest.as_ref().is_none_or(Vec::is_empty);
+    ) && options.reads_message();
     let argv = argv
         .into_iter()
         .skip(1)
@@ -252,7 +254,8 @@ fn send_message(stream: &UnixStream) -> Result<(), Sending> {
 
 /// `sigstore-kms-hsm agent --stop`: asks the agent at `socket` (else at
 /// `$SIGSTORE_KMS_HSM_AGENT`) to stop, and prints the shell line that
-/// unsets the variable.
+/// unsets the variable. The line is composed here: of the answer, only a
+/// process id is taken, and only from a listener of this user.
 pub fn stop(socket: Option<&Path>) -> Result<(), AgentError> {
     let socket = match socket {
         Some(socket) => socket.to_owned(),
@@ -265,18 +268,29 @@ pub fn stop(socket: Option<&Path>) -> Result<(), AgentError> {
         socket: socket.clone(),
         source,
     })?;
+    let own = unix::own_uid();
+    match unix::peer(&stream) {
+        Ok(peer) if peer.uid == own => {}
+        Ok(peer) => {
+            return Err(AgentError::Foreign {
+                socket,
+                uid: peer.uid,
+                own,
+            })
+        }
+        Err(source) => return Err(AgentError::Stop { socket, source }),
+    }
     let request = serde_json::to_vec(&Request::Stop).map_err(io::Error::from);
     let stopped = request
         .and_then(|request| wire::write_frame(&mut &stream, Kind::Request, &request))
         .and_then(|()| wire::read_frame(&mut &stream));
     let pid = match stopped {
         Ok(Some((Kind::Reply, payload))) if payload.first() == Some(&0) => {
-            String::from_utf8_lossy(&payload[1..]).into_owned()
+            process_id(&payload[1..]).ok_or_else(|| AgentError::Garbled(socket.clone()))?
         }
         Ok(Some((Kind::Reply, payload))) => {
-            return Err(AgentError::Refused(
-                String::from_utf8_lossy(payload.get(1..).unwrap_or_default()).into_owned(),
-            ))
+            let words = String::from_utf8_lossy(payload.get(1..).unwrap_or_default());
+            return Err(AgentError::Refused(words.escape_debug().to_string()));
         }
         Ok(_) => {
             return Err(AgentError::Stop {
@@ -290,4 +304,32 @@ pub fn stop(socket: Option<&Path>) -> Result<(), AgentError> {
         "unset {AGENT_VARIABLE};\necho sigstore-kms-hsm agent pid {pid} stopped;\n"
     ))
     .map_err(|source| AgentError::Stop { socket, source })
+}
+
+/// The process id in the agent's answer to a stop request: decimal digits
+/// and nothing else.
+fn process_id(text: &[u8]) -> Option<u32> {
+    if text.is_empty() || text.len() > 10 || !text.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_number_is_taken_from_the_stop_answer() {
+        assert_eq!(process_id(b"4242"), Some(4242));
+        for junk in [
+            &b""[..],
+            b"+42",
+            b"42 ",
+            b"4242; touch pwned; #",
+            b"99999999999",
+        ] {
+            assert_eq!(process_id(junk), None, "{junk:?}");
+        }
+    }
 }

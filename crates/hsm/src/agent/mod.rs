@@ -8,7 +8,9 @@
 //! the kernel's word about the peer's uid.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use crate::settings::PIN_VARIABLE;
 
 #[cfg(unix)]
 mod backend;
@@ -70,6 +72,9 @@ struct Options {
     foreground: bool,
     /// Set by the agent for the process it starts in the background.
     detached: bool,
+    /// Set by the agent when it starts itself again without the PIN in its
+    /// environment: the descriptor of the pipe that holds the PIN.
+    pin_fd: Option<i32>,
     stop: bool,
     help: bool,
 }
@@ -100,6 +105,14 @@ impl Options {
                 "--log" => options.log = Some(value()?.into()),
                 "--foreground" => options.foreground = true,
                 "--detached" => options.detached = true,
+                "--pin-fd" => {
+                    let fd = value()?;
+                    options.pin_fd = Some(
+                        fd.to_str()
+                            .and_then(|fd| fd.parse().ok())
+                            .ok_or_else(|| format!("--pin-fd {fd:?}: expected a descriptor"))?,
+                    );
+                }
                 "--stop" => options.stop = true,
                 "--help" | "-h" => options.help = true,
                 _ => return Err(format!("unknown argument {name:?}")),
@@ -144,6 +157,16 @@ pub enum AgentError {
     /// No private directory for the socket.
     #[error("cannot create a private directory for the socket: {0}")]
     Dir(#[source] std::io::Error),
+    /// The socket's path is not UTF-8: the shell line could not name it
+    /// faithfully.
+    #[error(
+        "the socket path {0:?} is not valid UTF-8, so the shell line cannot name it faithfully: \
+         choose a --socket path (or a TMPDIR or XDG_RUNTIME_DIR) that is"
+    )]
+    UnprintableSocket(PathBuf),
+    /// The PIN could not be handed to the agent's fresh process.
+    #[error("cannot hand the PIN from {PIN_VARIABLE} to the agent's own process: {0}")]
+    PinHandover(#[source] std::io::Error),
     /// `--socket` in a directory others can enter.
     #[error(
         "the socket's directory {0} must belong to you and be closed to others (chmod 700): \
@@ -195,7 +218,23 @@ pub enum AgentError {
         #[source]
         source: std::io::Error,
     },
-    /// The agent refused to stop.
+    /// Another user's process listens on the socket `--stop` was given.
+    #[error(
+        "the process listening on {socket} runs as uid {uid}, not as you (uid {own}): it is not \
+         your sigstore-kms-hsm agent, and it was not asked to stop"
+    )]
+    Foreign {
+        /// The socket.
+        socket: PathBuf,
+        /// The listener's uid.
+        uid: u32,
+        /// This process's uid.
+        own: u32,
+    },
+    /// The agent's answer to `--stop` is not a process id.
+    #[error("the listener on {0} did not answer as a sigstore-kms-hsm agent does")]
+    Garbled(PathBuf),
+    /// The agent refused to stop; its words, escaped.
     #[error("the agent refused to stop: {0}")]
     Refused(String),
 }
@@ -208,6 +247,27 @@ fn say(text: &str) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()
+}
+
+/// The shell lines that point `SIGSTORE_KMS_HSM_AGENT` at `socket`, for
+/// the agent of process `pid`: composed here alone, from a path that the
+/// shell reads back byte for byte.
+#[cfg_attr(not(unix), allow(dead_code))]
+fn shell_lines(socket: &Path, pid: u32) -> Result<String, AgentError> {
+    let text = socket
+        .to_str()
+        .ok_or_else(|| AgentError::UnprintableSocket(socket.to_owned()))?;
+    let plain = text
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-+:@%=,".contains(&b));
+    let word = if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    };
+    Ok(format!(
+        "{AGENT_VARIABLE}={word}; export {AGENT_VARIABLE};\necho sigstore-kms-hsm agent pid {pid};\n"
+    ))
 }
 
 /// Takes over the process when it runs as `sigstore-kms-hsm agent ...`, or
@@ -250,5 +310,29 @@ mod tests {
         assert!(Options::parse(vec!["--pin-source".into(), "/run/pin".into()]).is_err());
         assert!(Options::parse(vec!["--token".into()]).is_err());
         assert!(Options::parse(vec!["--bogus".into()]).is_err());
+        assert!(Options::parse(vec!["--pin-fd".into(), "three".into()]).is_err());
+    }
+
+    #[test]
+    fn the_socket_path_is_one_shell_word() {
+        let line = |path: &str| shell_lines(Path::new(path), 42).unwrap();
+        assert_eq!(
+            line("/run/user/1000/sigstore-kms-hsm-Ab1/agent.sock"),
+            "SIGSTORE_KMS_HSM_AGENT=/run/user/1000/sigstore-kms-hsm-Ab1/agent.sock; \
+             export SIGSTORE_KMS_HSM_AGENT;\necho sigstore-kms-hsm agent pid 42;\n"
+        );
+        assert!(line("/tmp/it's here;rm -rf ~")
+            .starts_with(r"SIGSTORE_KMS_HSM_AGENT='/tmp/it'\''s here;rm -rf ~'; export"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_path_that_is_not_utf8_is_refused() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let path = Path::new(std::ffi::OsStr::from_bytes(b"/tmp/\xff/agent.sock"));
+        assert!(matches!(
+            shell_lines(path, 1),
+            Err(AgentError::UnprintableSocket(_))
+        ));
     }
 }

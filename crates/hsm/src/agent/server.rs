@@ -3,7 +3,8 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::io::{self, BufReader, Read as _};
+use std::io::{self, BufReader, Read as _, Write as _};
+use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::FileTypeExt as _;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt as _;
@@ -21,7 +22,7 @@ use super::backend::Backend;
 use super::wire::{self, Kind, MessageReader, Request};
 use super::{client, unix, AgentError, Options, AGENT_VARIABLE};
 use crate::kms::Hsm;
-use crate::settings::{Settings, MODULE_VARIABLE, PIN_VARIABLE};
+use crate::settings::{Pin, Settings, MODULE_VARIABLE, PIN_VARIABLE};
 use crate::uri::{KeyUri, TokenFilter};
 
 /// How long a connection may stay silent in the middle of a call.
@@ -57,9 +58,11 @@ pub fn command(args: Vec<OsString>) -> ! {
     }
 }
 
-/// Starts the agent as a process of its own (`--foreground --detached`)
-/// and passes on its shell line once it is ready; its start-up errors
-/// reach this process's stderr.
+/// Starts the agent as a process of its own (`--foreground --detached`),
+/// and prints the shell line for it once it is ready; its start-up errors
+/// reach this process's stderr. The agent sends only its socket's path,
+/// and this process composes the line: nothing else the agent's process
+/// writes (a module that prints, say) reaches it.
 fn start_in_background(options: &Options) -> Result<(), AgentError> {
     let exe = std::env::current_exe().map_err(AgentError::Spawn)?;
     let mut command = Command::new(exe);
@@ -80,16 +83,27 @@ fn start_in_background(options: &Options) -> Result<(), AgentError> {
         });
     }
     let mut child = command.spawn().map_err(AgentError::Spawn)?;
-    let mut line = String::new();
+    let mut said = Vec::new();
     if let Some(mut out) = child.stdout.take() {
-        out.read_to_string(&mut line).map_err(AgentError::Spawn)?;
+        out.read_to_end(&mut said).map_err(AgentError::Spawn)?;
     }
-    if line.is_empty() {
+    if said.is_empty() {
         // It said why on stderr.
         let status = child.wait().map_err(AgentError::Spawn)?;
         return Err(AgentError::NotStarted(status.to_string()));
     }
-    super::say(&line).map_err(AgentError::Spawn)
+    let socket = said
+        .strip_suffix(b"\0")
+        .filter(|path| !path.is_empty() && !path.contains(&0))
+        .map(|path| PathBuf::from(OsStr::from_bytes(path)))
+        .filter(|path| unix::is_own_socket(path))
+        .ok_or_else(|| {
+            AgentError::NotStarted(format!(
+                "pid {} did not name a socket of yours; stop it with kill",
+                child.id()
+            ))
+        })?;
+    super::say(&super::shell_lines(&socket, child.id())?).map_err(AgentError::Spawn)
 }
 
 /// The running agent, shared by the connection threads.
@@ -102,6 +116,23 @@ struct Agent {
 }
 
 fn serve(options: &Options) -> Result<(), AgentError> {
+    // The kernel keeps the environment a process started with for its whole
+    // life: the agent starts itself again without the PIN in it.
+    if let Some(pin) = std::env::var_os(PIN_VARIABLE).filter(|pin| !pin.is_empty()) {
+        let args = std::env::args_os().collect();
+        return Err(AgentError::PinHandover(unix::exec_with_pin_on_pipe(
+            args,
+            PIN_VARIABLE,
+            pin.as_bytes(),
+        )));
+    }
+    unix::forbid_dumps().map_err(AgentError::Spawn)?;
+    let handed_pin = match options.pin_fd {
+        Some(fd) => Some(unix::read_pin_fd(fd).map_err(AgentError::PinHandover)?),
+        None => None,
+    };
+    // From here on, only the shell line goes to the starter's stdout.
+    let shell_out = unix::shield_stdout().map_err(AgentError::Spawn)?;
     unix::block_termination_signals().map_err(AgentError::Signals)?;
     let filter = options.token.clone().map(|label| TokenFilter {
         label: Some(label),
@@ -113,11 +144,16 @@ fn serve(options: &Options) -> Result<(), AgentError> {
         pin_source: options.pin_source.clone(),
         ..KeyUri::default()
     };
-    let settings = Settings::resolve(&uri)?;
-    // Calls without module-path resolve to the agent's module, and no
-    // process the module starts inherits the PIN.
+    let mut settings = Settings::resolve(&uri)?;
+    if let (Some(pin), None) = (handed_pin, &uri.pin_source) {
+        // As the plugin reads the variable.
+        settings.pin = Some(Pin {
+            secret: String::from_utf8_lossy(&pin).into_owned().into(),
+            origin: format!("the {PIN_VARIABLE} environment variable"),
+        });
+    }
+    // Calls without module-path resolve to the agent's module.
     std::env::set_var(MODULE_VARIABLE, &settings.module);
-    std::env::remove_var(PIN_VARIABLE);
     let log = match &options.log {
         Some(path) => Some(
             File::options()
@@ -154,12 +190,18 @@ fn serve(options: &Options) -> Result<(), AgentError> {
         made_dir,
         stopping: Mutex::new(false),
     });
-    // A starter that has gone away is no reason to stop serving.
-    let _ = super::say(&format!(
-        "{AGENT_VARIABLE}={}; export {AGENT_VARIABLE};\necho sigstore-kms-hsm agent pid {};\n",
-        shell_quote(&agent.socket),
-        process::id()
-    ));
+    // In the background, the starter composes the shell line from the
+    // socket's path alone. A starter that has gone away is no reason to
+    // stop serving.
+    let said = if options.detached {
+        let mut path = agent.socket.as_os_str().as_bytes().to_vec();
+        path.push(0);
+        path
+    } else {
+        super::shell_lines(&agent.socket, process::id())?.into_bytes()
+    };
+    let _ = (&shell_out).write_all(&said);
+    drop(shell_out);
     if options.detached {
         // The starter reads stdout to its end; the log goes to --log or
         // nowhere.
@@ -197,6 +239,9 @@ fn serve(options: &Options) -> Result<(), AgentError> {
 /// The socket to listen on, and the directory made for it.
 fn socket_path(options: &Options) -> Result<(PathBuf, Option<PathBuf>), AgentError> {
     if let Some(socket) = &options.socket {
+        if socket.to_str().is_none() {
+            return Err(AgentError::UnprintableSocket(socket.clone()));
+        }
         let dir = match socket.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
@@ -223,6 +268,10 @@ fn socket_path(options: &Options) -> Result<(PathBuf, Option<PathBuf>), AgentErr
     }
     let dir = unix::private_dir().map_err(AgentError::Dir)?;
     let socket = dir.join("agent.sock");
+    if socket.to_str().is_none() {
+        let _ = std::fs::remove_dir(&dir);
+        return Err(AgentError::UnprintableSocket(socket));
+    }
     if let Err(source) = unix::check_socket_path(&socket) {
         let _ = std::fs::remove_dir(&dir);
         return Err(AgentError::Bind { socket, source });
@@ -429,34 +478,4 @@ fn reply(stream: &UnixStream, resp: &PluginResp) -> io::Result<()> {
     let mut payload = vec![u8::from(matches!(resp, PluginResp::Error(_)))];
     write_response(&mut payload, resp)?;
     wire::write_frame(&mut &*stream, Kind::Reply, &payload)
-}
-
-/// `path` as one shell word.
-fn shell_quote(path: &Path) -> String {
-    let text = path.to_string_lossy();
-    let plain = text
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"/._-+:@%=,".contains(&b));
-    if plain {
-        text.into_owned()
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_socket_path_is_one_shell_word() {
-        assert_eq!(
-            shell_quote(Path::new("/run/user/1000/sigstore-kms-hsm-Ab1/agent.sock")),
-            "/run/user/1000/sigstore-kms-hsm-Ab1/agent.sock"
-        );
-        assert_eq!(
-            shell_quote(Path::new("/tmp/it's here;rm -rf ~")),
-            r"'/tmp/it'\''s here;rm -rf ~'"
-        );
-    }
 }

@@ -4,7 +4,7 @@
 use std::ffi::{CString, OsString};
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd as _, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -173,4 +173,117 @@ pub fn check_socket_path(path: &Path) -> io::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Keeps a close-on-exec duplicate of stdout for the shell line, and points
+/// descriptor 1 at stderr: whatever the PKCS#11 module or a library prints
+/// on stdout can then not become part of the line the user `eval`s.
+pub fn shield_stdout() -> io::Result<File> {
+    // SAFETY: plain descriptor calls on the process's own standard
+    // descriptors; the duplicate is owned by the `File` alone.
+    unsafe {
+        let saved = libc::fcntl(libc::STDOUT_FILENO, libc::F_DUPFD_CLOEXEC, 3);
+        if saved < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let saved = File::from_raw_fd(saved);
+        if libc::dup2(libc::STDERR_FILENO, libc::STDOUT_FILENO) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(saved)
+    }
+}
+
+/// Keeps other processes of the user from reading the agent's memory
+/// (`ptrace`, `/proc/PID/mem`, core dumps), as ssh-agent does.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn forbid_dumps() -> io::Result<()> {
+    // SAFETY: PR_SET_DUMPABLE takes an integer and touches no memory.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Other systems have no `PR_SET_DUMPABLE`; the agent's memory is as
+/// protected as that of any process of the user.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub fn forbid_dumps() -> io::Result<()> {
+    Ok(())
+}
+
+/// Runs this program again, in this process, as `args` (this process's
+/// argv) plus `--pin-fd N`, with `variable` removed from the environment
+/// and its value `pin` on a pipe at descriptor N: the kernel's copy of the
+/// environment (`/proc/PID/environ`, `ps e`) then no longer holds it.
+/// Returns only on failure.
+pub fn exec_with_pin_on_pipe(args: Vec<OsString>, variable: &str, pin: &[u8]) -> io::Error {
+    use std::io::Write as _;
+    use std::os::unix::process::CommandExt as _;
+    // A pipe holds at least a page, so the write cannot block.
+    if pin.len() > crate::settings::PIN_FILE_LIMIT as usize {
+        return io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{variable} is longer than {} bytes",
+                crate::settings::PIN_FILE_LIMIT
+            ),
+        );
+    }
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is valid for two descriptors.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return io::Error::last_os_error();
+    }
+    // SAFETY: pipe() just opened both descriptors, owned here alone.
+    let (read, mut write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) };
+    let written = write.write_all(pin);
+    drop(write);
+    if let Err(err) = written {
+        return err;
+    }
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(err) => return err,
+    };
+    let mut args = args.into_iter();
+    let mut command = std::process::Command::new(exe);
+    if let Some(arg0) = args.next() {
+        command.arg0(arg0);
+    }
+    // The read end has no close-on-exec flag: the new program inherits it.
+    command
+        .args(args)
+        .arg("--pin-fd")
+        .arg(read.as_raw_fd().to_string())
+        .env_remove(variable)
+        .exec()
+}
+
+/// Reads the PIN that [`exec_with_pin_on_pipe`] left at `fd`, and closes
+/// the descriptor.
+pub fn read_pin_fd(fd: i32) -> io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    // SAFETY: fcntl(F_GETFD) only asks whether `fd` is open.
+    if fd < 3 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("descriptor {fd} is not an open pipe"),
+        ));
+    }
+    // SAFETY: the descriptor is open and handed to this process for this
+    // read alone; the `File` closes it.
+    let pipe = unsafe { File::from_raw_fd(fd) };
+    let mut pin = Vec::new();
+    pipe.take(crate::settings::PIN_FILE_LIMIT + 1)
+        .read_to_end(&mut pin)?;
+    Ok(pin)
+}
+
+/// Whether `path` is a socket (not a link) of this user: what the
+/// background agent names before its starter prints it.
+pub fn is_own_socket(path: &Path) -> bool {
+    use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
+    std::fs::symlink_metadata(path)
+        .is_ok_and(|meta| meta.file_type().is_socket() && meta.uid() == own_uid())
 }

@@ -1,7 +1,8 @@
 //! What travels over the agent's socket: frames of `[kind][length][bytes]`.
 //!
 //! A call is a `Request` header, the message in `Chunk` frames (only for
-//! `signMessage` and `verifySignature` without a digest), an `End` frame,
+//! `signMessage` and `verifySignature` whose digest, if any, does not
+//! stand for the message on its own), an `End` frame,
 //! and then one `Reply` from the agent: a status byte and the plugin reply
 //! exactly as a plugin writes it to stdout. Neither side ever sends a PIN
 //! or key material: the header holds the plugin's own arguments (which any
