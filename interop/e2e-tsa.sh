@@ -7,8 +7,7 @@
 #   for each, a timestamping certificate chain made with OpenSSL for the
 #   plugin's public key (-force_pubkey, critical EKU timeStamping);
 #   TSA_SEQUENTIAL (200) requests one after another and TSA_PARALLEL (32)
-#   at once, none may fail (but parallel direct calls to SoftHSM2, unless
-#   TSA_DIRECT_PARALLEL_STRICT=1); every response checked with `openssl ts
+#   at once, none may fail; every response checked with `openssl ts
 #   -verify`, and with `timestamp-cli verify` (the first and last of the
 #   sequence and every parallel one).
 # timestamp-server always binds its metrics port 2112, so one server runs
@@ -207,15 +206,8 @@ run_signer() {
         if ((failed > 0)); then
             grep -v -m 5 '"severity":"info"' "$dir/server.log" | cut -c1-600 >&2 || true
             cat "$dir"/par-*.failed >&2
-            if [[ "$name" == *-direct && "${TSA_DIRECT_PARALLEL_STRICT:-0}" != 1 ]]; then
-                # Each direct call logs in, and SoftHSM2 rewrites its token
-                # file at every login (see crates/hsm/README.md).
-                printf '%s: %d of %d parallel requests failed: tolerated for direct calls to SoftHSM2 (TSA_DIRECT_PARALLEL_STRICT=1 makes it fatal)\n' \
-                    "$name" "$failed" "$PARALLEL" >&2
-            else
-                [[ ! -e "$work/agent.log" ]] || grep -m 5 'error' "$work/agent.log" >&2 || true
-                die "$name: $failed of $PARALLEL parallel requests failed"
-            fi
+            [[ ! -e "$work/agent.log" ]] || grep -m 5 'error' "$work/agent.log" >&2 || true
+            die "$name: $failed of $PARALLEL parallel requests failed"
         fi
     fi
     stop_tsa
