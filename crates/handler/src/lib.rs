@@ -80,4 +80,5 @@ pub use error::{error_message, HandlerError};
 pub use pem::{public_key_pem, public_key_pem_from_der};
 pub use plugin::{CallOptions, Error, Plugin};
 pub use process::run;
+pub use reply_stdout::take_stdout;
 pub use serve::{check_call, dispatch, handle, parse_args, write_error_response, write_response};

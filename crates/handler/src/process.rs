@@ -29,7 +29,7 @@ where
     F: FnOnce(&InitOptions) -> Result<P, E>,
     E: Into<Error>,
 {
-    let mut reply_out = match reply_stdout::take() {
+    let mut reply_out = match reply_stdout::take_stdout() {
         Ok(out) => out,
         Err(err) => {
             // Without a stdout there is nowhere to answer; say why where a

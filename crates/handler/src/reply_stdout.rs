@@ -13,9 +13,13 @@ mod sys;
 use std::fs::File;
 use std::io::{self, Write as _};
 
-/// Flushes stdout, takes the real stdout for the reply (kept from child
-/// processes), and points the process's standard output at stderr.
-pub(crate) fn take() -> io::Result<File> {
+/// Flushes stdout, takes the real stdout apart (kept from child processes)
+/// and points the process's standard output at stderr: from then on only
+/// what is written to the returned `File` reaches the real stdout, whatever
+/// a library or a loaded module prints. [`run`](crate::run) does this for
+/// the reply; a plugin's own long-running helper (a daemon that prints one
+/// line for its starter, say) can do the same.
+pub fn take_stdout() -> io::Result<File> {
     io::stdout().flush()?;
     sys::take()
 }

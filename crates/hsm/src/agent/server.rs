@@ -132,7 +132,7 @@ fn serve(options: &Options) -> Result<(), AgentError> {
         None => None,
     };
     // From here on, only the shell line goes to the starter's stdout.
-    let shell_out = unix::shield_stdout().map_err(AgentError::Spawn)?;
+    let shell_out = sigstore_kms_handler::take_stdout().map_err(AgentError::Spawn)?;
     unix::block_termination_signals().map_err(AgentError::Signals)?;
     let filter = options.token.clone().map(|label| TokenFilter {
         label: Some(label),

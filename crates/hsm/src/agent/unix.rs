@@ -175,25 +175,6 @@ pub fn check_socket_path(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Keeps a close-on-exec duplicate of stdout for the shell line, and points
-/// descriptor 1 at stderr: whatever the PKCS#11 module or a library prints
-/// on stdout can then not become part of the line the user `eval`s.
-pub fn shield_stdout() -> io::Result<File> {
-    // SAFETY: plain descriptor calls on the process's own standard
-    // descriptors; the duplicate is owned by the `File` alone.
-    unsafe {
-        let saved = libc::fcntl(libc::STDOUT_FILENO, libc::F_DUPFD_CLOEXEC, 3);
-        if saved < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let saved = File::from_raw_fd(saved);
-        if libc::dup2(libc::STDERR_FILENO, libc::STDOUT_FILENO) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(saved)
-    }
-}
-
 /// Keeps other processes of the user from reading the agent's memory
 /// (`ptrace`, `/proc/PID/mem`, core dumps), as ssh-agent does.
 #[cfg(any(target_os = "linux", target_os = "android"))]
