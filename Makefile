@@ -141,3 +141,19 @@ conformance-under-load:
 ## through its agent, over SoftHSM2), replaced in BENCHMARKS.md.
 bench-hsm:
 	bash bench/run.sh hsm
+
+.PHONY: dist
+## dist: release archives (Linux glibc, static musl and aarch64, Windows;
+## the Apple targets on macOS) into dist/ with SHA256SUMS, built twice to
+## check that the bytes are the same, signed with a plugin key
+## (SIGNING_KEY=NAME://REF, default a new localkms key) and verified by
+## sigstore-kms and cosign 3 (packaging/dist.sh; DIST_TARGETS picks targets)
+dist:
+	bash packaging/dist.sh
+
+.PHONY: dist-sign
+## dist-sign: SHA256SUMS over the archives in dist/, signed and verified as
+## make dist does, with the binaries in DIST_TOOLS (the release job's
+## signing of archives built on several machines)
+dist-sign:
+	bash packaging/dist.sh sign
