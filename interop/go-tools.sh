@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Go programs pinned by module version, built with `go install` and cached as
 # $tools_bin/NAME-VERSION. Sourced by interop/e2e-cosign.sh and
 # packaging/dist.sh, which set tools_bin (their COSIGN_BIN_DIR) first.

@@ -94,7 +94,7 @@ sha256() {
 need() {
   command -v "$1" >/dev/null 2>&1 && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    apt-get update -qq
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 "$2"
   fi
   command -v "$1" >/dev/null 2>&1 || die "$1 is not on PATH: install $2"
@@ -228,7 +228,8 @@ check_binary() {
 package() {
   local dir="$1" target="$2" out="$3" entry name bin
   name="sigstore-kms-$version-$target"
-  local stage="$work/stage-$(basename "$dir")/$name"
+  local stage
+  stage="$work/stage-$(basename "$dir")/$name"
   rm -rf "$stage"
   mkdir -p "$stage/sbom"
   for entry in $(binaries_for "$target"); do
@@ -240,6 +241,10 @@ package() {
   cp LICENSE "$stage/LICENSE"
   cp packaging/README.archive.md "$stage/README.md"
   (cd "$(dirname "$stage")" && python3 "$repo/packaging/archive.py" "$out/$(archive_name "$target")" "$name")
+  case "$target" in
+  *-windows-*) python3 -m zipfile -l "$out/$(archive_name "$target")" >&2 ;;
+  *) tar -tvzf "$out/$(archive_name "$target")" >&2 ;;
+  esac
 }
 
 # sign_and_verify: SHA256SUMS over dist/'s archives; every archive and
@@ -252,7 +257,12 @@ sign_and_verify() {
   export PATH="$tools:$PATH"
 
   step "SHA256SUMS"
-  archives=$(cd "$dist" && ls -1 ./*.tar.gz ./*.zip 2>/dev/null | sed 's|^\./||' | sort)
+  archives=""
+  for file in "$dist"/*.tar.gz "$dist"/*.zip; do
+    if [ -f "$file" ]; then archives="$archives $(basename "$file")"; fi
+  done
+  # shellcheck disable=SC2086 # names without spaces, one per word
+  archives=$(printf '%s\n' $archives | sort)
   [ -n "$archives" ] || die "dist/ holds no archive"
   # shellcheck disable=SC2086 # one name per line, none with a space
   (cd "$dist" && sha256 $archives) >"$dist/SHA256SUMS"
