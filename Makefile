@@ -144,10 +144,11 @@ bench-hsm:
 
 .PHONY: dist
 ## dist: release archives (Linux glibc, static musl and aarch64, Windows;
-## the Apple targets on macOS) into dist/ with SHA256SUMS, built twice to
-## check that the bytes are the same, signed with a plugin key
-## (SIGNING_KEY=NAME://REF, default a new localkms key) and verified by
-## sigstore-kms and cosign 3 (packaging/dist.sh; DIST_TARGETS picks targets)
+## the Apple targets on macOS) into dist/ with SHA256SUMS, each target built
+## twice to check that the bytes are the same (DIST_CHECK_TARGETS), signed
+## with a plugin key (SIGNING_KEY=NAME://REF, default a new localkms key)
+## and verified by sigstore-kms and cosign 3 (packaging/dist.sh;
+## DIST_TARGETS picks targets)
 dist:
 	bash packaging/dist.sh
 

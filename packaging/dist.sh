@@ -22,8 +22,11 @@
 #   DIST_TARGET_DIR, DIST_CHECK_TARGET_DIR
 #                     the two target dirs of the two builds (default
 #                     ~/.cache/sigstore-kms-rs/target-dist and -dist-check)
-#   DIST_REPRODUCIBLE 1 (default) builds everything twice and requires
-#                     identical archives; 0 builds once
+#   DIST_CHECK_TARGETS
+#                     the targets built a second time, in the second target
+#                     dir, whose archives must be identical to the first
+#                     (default: all of DIST_TARGETS; empty: none)
+#   DIST_DIR          where the archives go (default dist/ of the checkout)
 #   DIST_TOOLS        the directory of sigstore-kms and the plugins that
 #                     sign (default: this run's build for the host)
 #   COSIGN            a cosign 3 to verify with (default: v3.1.3 built with
@@ -51,7 +54,7 @@ COSIGN_VERSION=v3.1.3
 CYCLONEDX_VERSION=0.5.9
 
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/sigstore-kms-rs"
-dist="$repo/dist"
+dist="${DIST_DIR:-$repo/dist}"
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 host=$(rustc -vV | sed -n 's/^host: //p')
 case "$host" in
@@ -73,7 +76,11 @@ step_name=""
 step() {
   local now=$SECONDS
   if [ -n "$step_name" ]; then
-    printf 'dist: %s: %d s\n' "$step_name" $((now - step_started)) >&2
+    # With the CPU time of every command so far (user and system, from
+    # `times`): on a busy machine, the measure of what a step costs.
+    times >"$work/times"
+    printf 'dist: %s: %d s (cpu so far: %s)\n' "$step_name" $((now - step_started)) \
+      "$(tail -n 1 "$work/times")" >&2
   fi
   step_name=$1
   step_started=$now
@@ -344,8 +351,9 @@ case "$targets" in *-linux-*) need readelf binutils ;; esac
 build_targets="$targets"
 case " $targets " in *" $host "*) ;; *) build_targets="$targets $host" ;; esac
 
-rm -rf "$dist"
+# Only what an earlier run wrote is removed: DIST_DIR may hold other files.
 mkdir -p "$dist"
+rm -f "$dist"/*.tar.gz "$dist"/*.zip "$dist"/*.sigstore.json "$dist/SHA256SUMS" "$dist/release.pub"
 for target in $build_targets; do
   step "build $target"
   build "$target_dir" "$target"
@@ -357,15 +365,19 @@ for target in $targets; do
   package "$target_dir" "$target" "$dist"
 done
 
-if [ "${DIST_REPRODUCIBLE:-1}" = 1 ]; then
+check_targets="${DIST_CHECK_TARGETS-$targets}"
+for target in $check_targets; do
+  case " $targets " in *" $target "*) ;; *) die "DIST_CHECK_TARGETS: $target is not one of DIST_TARGETS" ;; esac
+done
+if [ -n "$check_targets" ]; then
   mkdir -p "$work/check"
-  for target in $targets; do
+  for target in $check_targets; do
     step "second build of $target, in $check_target_dir"
     build "$check_target_dir" "$target"
     package "$check_target_dir" "$target" "$work/check"
   done
   step "the two builds are identical"
-  for target in $targets; do
+  for target in $check_targets; do
     file=$(archive_name "$target")
     if ! cmp "$dist/$file" "$work/check/$file"; then
       for entry in $(binaries_for "$target"); do
