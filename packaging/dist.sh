@@ -175,30 +175,26 @@ build() {
 }
 
 # sbom PACKAGE TARGET OUT: the CycloneDX SBOM of PACKAGE's dependencies on
-# TARGET, from Cargo.lock. cargo-cyclonedx stamps each SBOM with a random
-# serial number and the current time: the serial number is dropped (the
-# field is optional) and the time is SOURCE_DATE_EPOCH's, so that the same
-# sources give the same SBOM.
+# TARGET, from Cargo.lock. With SOURCE_DATE_EPOCH set, cargo-cyclonedx
+# writes that time and no random serial number; the references of the
+# workspace's own packages hold the checkout's path, replaced here by the
+# fixed name the binaries use, so that any checkout gives the same SBOM.
 cyclonedx=""
 sbom() {
   local package="$1" target="$2" out="$3" manifest
   manifest=$(cargo metadata --locked --format-version 1 --no-deps |
     python3 -c 'import json,sys; print(next(p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name"] == sys.argv[1]))' "$package")
-  rm -f "$work"/sbom.cdx.json
   (cd "$(dirname "$manifest")" &&
-    "$cyclonedx" cyclonedx --format json --target "$target" --override-filename sbom.cdx \
-      --manifest-path "$manifest" >&2 &&
+    "$cyclonedx" cyclonedx --format json --spec-version 1.5 --target "$target" \
+      --override-filename sbom.cdx --manifest-path "$manifest" >&2 &&
     mv sbom.cdx.json "$work/sbom.cdx.json")
-  python3 - "$work/sbom.cdx.json" "$out" <<'PY'
-import datetime, json, os, sys
-bom = json.load(open(sys.argv[1]))
-bom.pop("serialNumber", None)
-epoch = int(os.environ["SOURCE_DATE_EPOCH"])
-bom.setdefault("metadata", {})["timestamp"] = datetime.datetime.fromtimestamp(
-    epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-with open(sys.argv[2], "w") as out:
-    json.dump(bom, out, indent=2, sort_keys=True)
-    out.write("\n")
+  python3 - "$work/sbom.cdx.json" "$out" "$repo" <<'PY'
+import sys
+source, out, checkout = sys.argv[1:]
+text = open(source).read().replace("file://" + checkout, "file:///sigstore-kms-rs")
+if checkout in text:
+    sys.exit(f"dist: {source} still names the checkout {checkout}")
+open(out, "w").write(text)
 PY
 }
 
