@@ -174,21 +174,22 @@ build() {
     cargo build --locked --profile dist --target "$target" $packages
 }
 
-# sbom PACKAGE TARGET OUT: the CycloneDX SBOM of PACKAGE's dependencies on
-# TARGET, from Cargo.lock. With SOURCE_DATE_EPOCH set, cargo-cyclonedx
-# writes that time and no random serial number; the references of the
-# workspace's own packages hold the checkout's path, replaced here by the
-# fixed name the binaries use, so that any checkout gives the same SBOM.
+# sboms TARGET DIR: DIR/BINARY.cdx.json, the CycloneDX SBOM of each binary's
+# dependencies on TARGET, from Cargo.lock. cargo-cyclonedx writes one file
+# into the directory of every workspace member: those are moved or removed.
+# With SOURCE_DATE_EPOCH set, it writes that time and no random serial
+# number; the references of the workspace's own packages hold the
+# checkout's path, replaced here by the fixed name the binaries use, so that
+# any checkout gives the same SBOM.
 cyclonedx=""
-sbom() {
-  local package="$1" target="$2" out="$3" manifest
-  manifest=$(cargo metadata --locked --format-version 1 --no-deps |
-    python3 -c 'import json,sys; print(next(p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name"] == sys.argv[1]))' "$package")
-  (cd "$(dirname "$manifest")" &&
-    "$cyclonedx" cyclonedx --format json --spec-version 1.5 --target "$target" \
-      --override-filename sbom.cdx --manifest-path "$manifest" >&2 &&
-    mv sbom.cdx.json "$work/sbom.cdx.json")
-  python3 - "$work/sbom.cdx.json" "$out" "$repo" <<'PY'
+sbom_name=dist-sbom-$$
+sboms() {
+  local target="$1" out="$2" entry member
+  "$cyclonedx" cyclonedx --format json --spec-version 1.5 --target "$target" \
+    --override-filename "$sbom_name" >&2
+  for entry in $(binaries_for "$target"); do
+    member=$(member_dir "${entry%%:*}")
+    python3 - "$member/$sbom_name.json" "$out/${entry#*:}.cdx.json" "$repo" <<'PY'
 import sys
 source, out, checkout = sys.argv[1:]
 text = open(source).read().replace("file://" + checkout, "file:///sigstore-kms-rs")
@@ -196,7 +197,25 @@ if checkout in text:
     sys.exit(f"dist: {source} still names the checkout {checkout}")
 open(out, "w").write(text)
 PY
+  done
+  remove_sboms
 }
+
+remove_sboms() {
+  local member
+  for member in $member_dirs; do rm -f "$member/$sbom_name.json"; done
+}
+
+# The directory of each workspace member, and of one by package name.
+member_table=$(cargo metadata --locked --format-version 1 --no-deps |
+  python3 -c 'import json, os, sys
+for p in json.load(sys.stdin)["packages"]:
+    print(p["name"], os.path.dirname(p["manifest_path"]))')
+member_dirs=$(printf '%s\n' "$member_table" | cut -d' ' -f2-)
+member_dir() {
+  printf '%s\n' "$member_table" | sed -n "s/^$1 //p"
+}
+trap 'rm -rf "$work"; remove_sboms' EXIT
 
 install_cyclonedx() {
   local root="$cache/cargo-cyclonedx-$CYCLONEDX_VERSION"
@@ -239,8 +258,8 @@ package() {
     bin="${entry#*:}$(exe_suffix "$target")"
     cp "$dir/$target/dist/$bin" "$stage/$bin"
     check_binary "$target" "$stage/$bin"
-    sbom "${entry%%:*}" "$target" "$stage/sbom/${entry#*:}.cdx.json"
   done
+  sboms "$target" "$stage/sbom"
   cp LICENSE "$stage/LICENSE"
   cp packaging/README.archive.md "$stage/README.md"
   (cd "$(dirname "$stage")" && python3 "$repo/packaging/archive.py" "$out/$(archive_name "$target")" "$name")
