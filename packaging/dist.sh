@@ -228,21 +228,21 @@ install_cyclonedx() {
 
 # check_binary TARGET FILE: what the archive promises of each binary.
 check_binary() {
-  local target="$1" file="$2"
+  local target="$1" file="$2" headers
+  case "$target" in
+  *-linux-*) headers=$(readelf -lSdW "$file") ;;
+  *) return 0 ;;
+  esac
   case "$target" in
   *-linux-musl*)
     # Fully static: no program interpreter, no shared library.
-    if readelf -lW "$file" | grep -q 'INTERP' || readelf -dW "$file" | grep -q '(NEEDED)'; then
-      readelf -ldW "$file" >&2
+    if grep -qE 'INTERP|\(NEEDED\)' <<<"$headers"; then
+      printf '%s\n' "$headers" >&2
       die "$file is not fully static"
     fi
     ;;
   esac
-  case "$target" in
-  *-linux-*)
-    if readelf -SW "$file" | grep -q '\.debug_'; then die "$file holds debug info"; fi
-    ;;
-  esac
+  if grep -q '\.debug_' <<<"$headers"; then die "$file holds debug info"; fi
 }
 
 # package TARGET-DIR TARGET OUT-DIR: the archive of TARGET, from the binaries
