@@ -147,17 +147,18 @@ configure_target() { # TARGET
   fi
 }
 
-# rustflags TARGET-DIR TARGET: the same flags for every build, whatever the
-# checkout's, the cargo home's or the target dir's path: each is remapped to
-# a fixed name (the last match wins: the target dir may lie in the
-# checkout), so that no build path reaches a binary. Separated by 0x1f, for
+# rustflags TARGET-DIR TARGET: the paths of the cargo home (the registry's
+# sources) and of the target dir (build scripts' output) remapped to fixed
+# names, so that no build path reaches a binary. The checkout needs none:
+# cargo names the workspace's sources by relative paths, and the dist
+# profile keeps no debug info; leaving its path out of the flags keeps the
+# cached target dirs valid for a clone anywhere. Separated by 0x1f, for
 # CARGO_ENCODED_RUSTFLAGS. A caller's RUSTFLAGS are ignored: they would make
 # the release differ from the checked build.
 rustflags() {
   local sep
   sep=$(printf '\037')
-  printf '%s' "--remap-path-prefix=$repo=/sigstore-kms-rs"
-  printf '%s' "$sep--remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo"
+  printf '%s' "--remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo"
   printf '%s' "$sep--remap-path-prefix=$1=/target"
   case "$2" in
   # The mingw linker stamps each PE header with the time of the link.
