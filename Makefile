@@ -178,3 +178,20 @@ test-tokens:
 ## replaced in BENCHMARKS.md.
 bench-tsa:
 	bash bench/run.sh tsa
+
+.PHONY: dist
+## dist: release archives (Linux glibc, static musl and aarch64, Windows;
+## the Apple targets on macOS) into dist/ with SHA256SUMS, each target built
+## twice to check that the bytes are the same (DIST_CHECK_TARGETS), signed
+## with a plugin key (SIGNING_KEY=NAME://REF, default a new localkms key)
+## and verified by sigstore-kms and cosign 3 (packaging/dist.sh;
+## DIST_TARGETS picks targets)
+dist:
+	bash packaging/dist.sh
+
+.PHONY: dist-sign
+## dist-sign: SHA256SUMS over the archives in dist/, signed and verified as
+## make dist does, with the binaries in DIST_TOOLS (the release job's
+## signing of archives built on several machines)
+dist-sign:
+	bash packaging/dist.sh sign

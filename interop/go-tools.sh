@@ -1,7 +1,7 @@
-# shellcheck shell=bash disable=SC2154 # tools_bin and work are the caller's
-# Sourced by e2e-cosign.sh, e2e-awskms.sh and e2e-tsa.sh: Go tools built from the Go module
-# proxy, kept as NAME-VERSION in "$tools_bin" (set by the caller, with
-# "$work", a scratch directory, and die).
+# shellcheck shell=bash
+# Go programs pinned by module version, built with `go install` and cached as
+# $tools_bin/NAME-VERSION. Sourced by interop/e2e-cosign.sh, e2e-awskms.sh,
+# e2e-tsa.sh and packaging/dist.sh, which set tools_bin first.
 
 # install_go_tool MODULE PACKAGE VERSION: builds PACKAGE (a command of
 # MODULE) at VERSION with go install, outside any module so that the tool's
@@ -10,18 +10,27 @@
 install_go_tool() {
     local module="$1" package="$2" version="$3" name gobin start exe
     name="$(basename "$package")"
-    exe="$tools_bin/$name-$version"
+    exe="${tools_bin:?tools_bin names the cache of Go tools}/$name-$version"
     if [[ -x "$exe" ]] && built_from "$exe" "$module" "$version"; then
         printf '%s already installed\n' "$exe" >&2
     else
-        gobin="$(mktemp -d "$work/gobin.XXXXXX")"
+        gobin="$(mktemp -d)"
         start=$SECONDS
-        (cd "$work" && GOTOOLCHAIN=local GOBIN="$gobin" go install "$package@$version") >&2
+        if ! (cd "$gobin" && GOBIN="$gobin" GOTOOLCHAIN="${GOTOOLCHAIN:-local}" \
+            go install "$package@$version") >&2; then
+            rm -rf "$gobin"
+            printf 'go install %s@%s failed\n' "$package" "$version" >&2
+            return 1
+        fi
         mkdir -p "$tools_bin"
         mv "$gobin/$name" "$exe"
+        rm -rf "$gobin"
         printf 'installed %s in %ds\n' "$exe" $((SECONDS - start)) >&2
     fi
-    built_from "$exe" "$module" "$version" || die "$exe is not $module $version"
+    if ! built_from "$exe" "$module" "$version"; then
+        printf '%s is not %s %s\n' "$exe" "$module" "$version" >&2
+        return 1
+    fi
     printf '%s\n' "$exe"
 }
 
