@@ -310,14 +310,23 @@ impl PublicKey {
                     .map_err(|_| KeyError::BadSignature)
             }
             KeyAlgorithm::Rsa { .. } => {
-                let scheme = match hash {
+                let key = self.rsa_public_key()?;
+                let pkcs1v15 = match hash {
                     HashFunc::SHA224 => rsa::Pkcs1v15Sign::new::<Sha224>(),
                     HashFunc::SHA256 => rsa::Pkcs1v15Sign::new::<Sha256>(),
                     HashFunc::SHA384 => rsa::Pkcs1v15Sign::new::<Sha384>(),
                     _ => rsa::Pkcs1v15Sign::new::<Sha512>(),
                 };
-                self.rsa_public_key()?
-                    .verify(scheme, digest, signature)
+                // RSASSA-PSS too, with the salt length read from the
+                // signature (as Go's rsa.VerifyPSS does by default): cloud
+                // KMSs sign with PSS, and cosign with them.
+                key.verify(pkcs1v15, digest, signature)
+                    .or_else(|_| match hash {
+                        HashFunc::SHA224 => verify_pss::<Sha224>(&key, digest, signature),
+                        HashFunc::SHA256 => verify_pss::<Sha256>(&key, digest, signature),
+                        HashFunc::SHA384 => verify_pss::<Sha384>(&key, digest, signature),
+                        _ => verify_pss::<Sha512>(&key, digest, signature),
+                    })
                     .map_err(|_| KeyError::BadSignature)
             }
             _ => Err(KeyError::UnsupportedAlgorithm(self.algorithm.clone())),
@@ -340,6 +349,16 @@ impl PublicKey {
             hash,
         }
     }
+}
+
+/// Verifies an RSASSA-PSS signature with `D` and any salt length.
+fn verify_pss<D>(key: &rsa::PublicKey, digest: &[u8], signature: &[u8]) -> rsa::Result<()>
+where
+    D: Digest + sha2::digest::FixedOutputReset,
+{
+    let mut pss = rsa::pss::Pss::<D>::new();
+    pss.salt_len = None;
+    key.verify(pss, digest, signature)
 }
 
 fn hash_reader<D: Digest>(mut reader: impl Read) -> io::Result<Vec<u8>> {

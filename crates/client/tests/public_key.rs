@@ -176,6 +176,61 @@ fn rsa_pkcs1v15_signatures_from_openssl_verify() {
     assert!(key.p256_verifying_key().is_err());
 }
 
+/// RSASSA-PSS, as cloud KMSs sign with RSA keys (AWS salts with the
+/// digest's length, others with the most that fits): both verify, over the
+/// right hash and message only. The signatures are made by OpenSSL.
+#[test]
+fn rsa_pss_signatures_from_openssl_verify_whatever_their_salt_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let openssl = |args: &[&str]| {
+        let status = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .status()
+            .expect("openssl must be on PATH for this test");
+        assert!(status.success(), "openssl {args:?}: {status}");
+    };
+    std::fs::write(dir.path().join("message"), MESSAGE).unwrap();
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        "key.pem",
+    ]);
+    openssl(&["pkey", "-in", "key.pem", "-pubout", "-out", "key.pub"]);
+    let key = PublicKey::from_pem(&std::fs::read(dir.path().join("key.pub")).unwrap()).unwrap();
+    for salt in ["digest", "max"] {
+        let salt_option = format!("rsa_pss_saltlen:{salt}");
+        openssl(&[
+            "dgst",
+            "-sha256",
+            "-sigopt",
+            "rsa_padding_mode:pss",
+            "-sigopt",
+            &salt_option,
+            "-sign",
+            "key.pem",
+            "-out",
+            "signature",
+            "message",
+        ]);
+        let signature = std::fs::read(dir.path().join("signature")).unwrap();
+        key.verify(MESSAGE, &signature, HashFunc::SHA256)
+            .unwrap_or_else(|err| panic!("salt length {salt}: {err}"));
+        assert!(matches!(
+            key.verify(MESSAGE, &signature, HashFunc::SHA384),
+            Err(KeyError::BadSignature)
+        ));
+        assert!(matches!(
+            key.verify(&b"tampered"[..], &signature, HashFunc::SHA256),
+            Err(KeyError::BadSignature)
+        ));
+    }
+}
+
 #[test]
 fn other_key_types_are_named_and_refused_for_verification() {
     let ed25519 = PublicKey::from_pem(&data("ed25519.pub.pem")).unwrap();
