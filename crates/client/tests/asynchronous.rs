@@ -199,21 +199,6 @@ while :; do sleep 1; done"#
     }
 }
 
-/// Processes whose parent is this one, zombies included.
-#[cfg(target_os = "linux")]
-fn children() -> Vec<String> {
-    let me = std::process::id().to_string();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|entry| {
-            let stat = std::fs::read_to_string(entry.ok()?.path().join("stat")).ok()?;
-            let (_, rest) = stat.rsplit_once(')')?;
-            let ppid = rest.split_whitespace().nth(1)?;
-            (ppid == me).then_some(stat)
-        })
-        .collect()
-}
-
 /// The first call dropped in a process leaves no zombie, even while the
 /// runtime has nothing else to do. Its own process, so that no other
 /// test's children are counted and no earlier call has run.
@@ -245,10 +230,14 @@ fn a_dropped_call_leaves_no_zombie_while_the_runtime_is_idle() {
                 }
             });
             let until = std::time::Instant::now() + Duration::from_secs(10);
-            while !children().is_empty() && std::time::Instant::now() < until {
+            while !common::children().is_empty() && std::time::Instant::now() < until {
                 std::thread::sleep(Duration::from_millis(20));
             }
-            assert_eq!(children(), Vec::<String>::new(), "children left behind");
+            assert_eq!(
+                common::children(),
+                Vec::<String>::new(),
+                "children left behind"
+            );
         },
     );
 }

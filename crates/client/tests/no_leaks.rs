@@ -22,20 +22,6 @@ fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").unwrap().count()
 }
 
-/// Processes whose parent is this one, zombies included.
-fn children() -> Vec<String> {
-    let me = std::process::id().to_string();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|entry| {
-            let stat = std::fs::read_to_string(entry.ok()?.path().join("stat")).ok()?;
-            let (_, rest) = stat.rsplit_once(')')?;
-            let ppid = rest.split_whitespace().nth(1)?;
-            (ppid == me).then_some(stat)
-        })
-        .collect()
-}
-
 #[test]
 fn calls_leak_no_descriptor_thread_or_process() {
     thousands_of_calls_leak_no_descriptor_and_no_process();
@@ -62,7 +48,11 @@ fn thousands_of_calls_leak_no_descriptor_and_no_process() {
     }
     let after = open_fds();
     assert_eq!(before, after, "descriptors leaked");
-    assert_eq!(children(), Vec::<String>::new(), "children left behind");
+    assert_eq!(
+        common::children(),
+        Vec::<String>::new(),
+        "children left behind"
+    );
 }
 
 /// A plugin that answers and leaves a daemon in a session of its own (out

@@ -106,3 +106,18 @@ pub fn in_own_process(name: &str, case: impl FnOnce()) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Processes whose parent is this one, zombies included (read from /proc).
+#[cfg(target_os = "linux")]
+pub fn children() -> Vec<String> {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| {
+            let stat = std::fs::read_to_string(entry.ok()?.path().join("stat")).ok()?;
+            let (_, rest) = stat.rsplit_once(')')?;
+            let ppid = rest.split_whitespace().nth(1)?;
+            (ppid == me).then_some(stat)
+        })
+        .collect()
+}
