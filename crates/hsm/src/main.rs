@@ -24,10 +24,21 @@
 //! hash-and-sign mechanisms work. See README.md for cosign.
 //!
 //! `sigstore-kms-hsm agent` keeps the token logged in across calls; see
-//! the `agent` module.
+//! the `agent` module. A statically linked build forwards calls to the
+//! agent and leaves the rest to its dynamically linked companion; see the
+//! `companion` module.
+
+// A static build runs only the forwarding to the agent; the rest is its
+// companion's.
+#![cfg_attr(
+    all(unix, target_feature = "crt-static"),
+    allow(dead_code, unused_imports)
+)]
 
 mod agent;
 mod algorithm;
+#[cfg(all(unix, target_feature = "crt-static"))]
+mod companion;
 mod create_lock;
 mod error;
 mod generate;
@@ -44,5 +55,15 @@ mod uri;
 
 fn main() {
     agent::intercept();
+    serve()
+}
+
+/// Serves the call in this process.
+#[cfg(not(all(unix, target_feature = "crt-static")))]
+fn serve() -> ! {
     sigstore_kms_handler::run(|init| report::report(kms::Hsm::open(init)).map(report::ReportErrors))
 }
+
+/// A static build cannot load modules: its companion serves the call.
+#[cfg(all(unix, target_feature = "crt-static"))]
+use companion::exec as serve;

@@ -49,6 +49,26 @@ pub struct TokenSession<'module> {
     module: &'module Module,
 }
 
+/// A session kept open between calls (by the agent). Only a session whose
+/// last use ended well is kept: no operation is left active in it.
+pub struct IdleSession {
+    session: Session,
+    /// The token as it was when the session was opened.
+    token: Token,
+    write: bool,
+    mechanisms: Vec<MechanismType>,
+}
+
+impl IdleSession {
+    /// Whether it is a session on `token` (the same slot, and the token
+    /// there the same by its identity), read-write when `write`.
+    pub fn fits(&self, token: &Token, write: bool) -> bool {
+        self.write == write
+            && self.token.slot == token.slot
+            && self.token.identity() == token.identity()
+    }
+}
+
 impl Token {
     /// What tells this token from every other: manufacturer, model, serial
     /// number and label.
@@ -237,6 +257,19 @@ impl Module {
             module: self,
         })
     }
+
+    /// Takes up a session kept by [`TokenSession::into_idle`] again, on
+    /// `token` as this call found it (one the session
+    /// [fits](IdleSession::fits)). A session the token has since closed
+    /// fails at its first use, as a lost session does.
+    pub fn resume_session(&self, idle: IdleSession, token: Token) -> TokenSession<'_> {
+        TokenSession {
+            session: idle.session,
+            token,
+            mechanisms: idle.mechanisms,
+            module: self,
+        }
+    }
 }
 
 impl Drop for Module {
@@ -265,6 +298,17 @@ impl TokenSession<'_> {
 }
 
 impl<'module> TokenSession<'module> {
+    /// Keeps the session open for a later call; `write` says how it was
+    /// opened.
+    pub fn into_idle(self, write: bool) -> IdleSession {
+        IdleSession {
+            session: self.session,
+            token: self.token,
+            write,
+            mechanisms: self.mechanisms,
+        }
+    }
+
     /// Whether the token offers `mechanism`.
     pub fn offers(&self, mechanism: MechanismType) -> bool {
         self.mechanisms.contains(&mechanism)

@@ -520,6 +520,31 @@ fn a_lost_token_reinitialises_the_module_once_then_reports() {
 }
 
 #[test]
+fn a_token_made_again_under_its_label_is_served_with_its_own_key() {
+    // The agent keeps sessions open between calls; one kept on the old
+    // token must not stand for the new one.
+    let Some((token, reference, agent, old)) =
+        agent_with_key("agent-again", &["--token", "agent-again"])
+    else {
+        return;
+    };
+    let client = agent.client(&reference);
+    let signature = client.sign_message(&b"old"[..], &options()).unwrap();
+    old.verify(&b"old"[..], &signature, HashFunc::SHA256)
+        .unwrap();
+
+    token.make_again();
+    let new = support::client(&reference)
+        .create_key("ecdsa-p256-sha256", &options())
+        .expect("a key made directly in the new token");
+    assert_ne!(new, old);
+    assert_eq!(client.public_key(&options()).unwrap(), new);
+    let signature = client.sign_message(&b"new"[..], &options()).unwrap();
+    new.verify(&b"new"[..], &signature, HashFunc::SHA256)
+        .unwrap();
+}
+
+#[test]
 fn other_users_are_refused() {
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } != 0 {

@@ -18,7 +18,7 @@ use crate::error::HsmError;
 use crate::kms::Sessions;
 use crate::pair::CheckedKeys;
 use crate::settings::{Pin, Settings};
-use crate::token::{Module, Token, TokenSession};
+use crate::token::{IdleSession, Module, Token, TokenSession};
 use crate::uri::{KeyUri, TokenFilter};
 
 /// Return codes after which the module's state cannot be trusted: the
@@ -41,6 +41,12 @@ const LOST: [&str; 10] = [
 /// How long a call waits for a session when the token has as many open as
 /// it allows.
 const SESSION_WAIT: Duration = Duration::from_secs(30);
+
+/// How many sessions the agent keeps open between calls, for the next
+/// calls to use instead of opening their own: opening a session, with what
+/// comes with it (the token's mechanism list), costs a call more than the
+/// rest of a `publicKey` answered from checked keys.
+const IDLE_SESSIONS: usize = 8;
 
 /// What the agent serves, and its current hold on the module.
 pub struct Backend {
@@ -71,6 +77,9 @@ struct Generation {
     /// application is logged out of a token when its last session there
     /// closes.
     logins: Mutex<HashMap<u64, Session>>,
+    /// Sessions whose last call went well, for the next calls; closed
+    /// before the module is finalized (fields drop in order).
+    idle: Mutex<Vec<IdleSession>>,
     /// The slot of the token the agent was started for, if it named one.
     served: Option<Slot>,
     module: Module,
@@ -156,7 +165,10 @@ impl Backend {
     /// agent's module.
     pub fn check_module(&self, asked: &Path) -> Result<(), ServeError> {
         let canonical = |path: &Path| path.canonicalize().unwrap_or_else(|_| path.to_owned());
-        if canonical(asked) == canonical(&self.module) {
+        // The same path names the same file: most calls ask for the
+        // agent's own path (its SIGSTORE_KMS_HSM_MODULE), and resolving two
+        // paths costs a system call per component.
+        if asked == self.module || canonical(asked) == canonical(&self.module) {
             Ok(())
         } else {
             Err(ServeError::OtherModule {
@@ -206,6 +218,7 @@ impl Backend {
         let module = Module::load(&self.module)?;
         let mut generation = Generation {
             logins: Mutex::new(HashMap::new()),
+            idle: Mutex::new(Vec::new()),
             served: None,
             module,
         };
@@ -273,6 +286,8 @@ impl Backend {
             return Err(Lost("the PKCS#11 module is not loaded".to_owned()).into());
         };
         let module = &generation.module;
+        // The token is looked up for every call, kept session or not: a
+        // token that went away is noticed here, as it would be directly.
         let token = match module.find_token(&uri.token) {
             Err(err @ HsmError::TokenNotFound { .. }) if generation.served.is_some() => {
                 return Err(Lost(err.to_string()).into())
@@ -290,25 +305,42 @@ impl Backend {
             }
         }
         generation.ensure_logged_in(&token, self.pin.as_ref())?;
-        let session = self.open_session(module, token, write)?;
+        let session = match generation.take_idle(&token, write) {
+            Some(idle) => module.resume_session(idle, token),
+            None => self.open_session(generation, token, write)?,
+        };
         let result = work(&session);
-        drop(session);
+        if result.is_ok() {
+            generation.keep_idle(session.into_idle(write));
+        } else {
+            // Closed: whatever failed may have left the session unusable.
+            drop(session);
+        }
+        // A call waiting for a session may now take or close this one.
         self.session_closed.1.notify_all();
         result
     }
 
-    /// A session on `token`, waiting while the token has as many open as
-    /// it allows: calls are then served one after another.
-    fn open_session<'m>(
+    /// A new session on `token`, waiting while the token has as many open
+    /// as it allows (after closing those kept idle): calls are then served
+    /// one after another.
+    fn open_session<'g>(
         &self,
-        module: &'m Module,
+        generation: &'g Generation,
         token: Token,
         write: bool,
-    ) -> Result<TokenSession<'m>, Error> {
+    ) -> Result<TokenSession<'g>, Error> {
         let started = Instant::now();
         loop {
-            match module.open_session(token.clone(), write, self.pin.as_ref()) {
+            match generation
+                .module
+                .open_session(token.clone(), write, self.pin.as_ref())
+            {
                 Err(HsmError::Pkcs11 { message, .. }) if message.contains("CKR_SESSION_COUNT") => {
+                    // The sessions kept for later calls go first.
+                    if generation.close_idle() {
+                        continue;
+                    }
                     if started.elapsed() > SESSION_WAIT {
                         return Err(ServeError::NoSession(token.label).into());
                     }
@@ -350,6 +382,27 @@ impl Sessions for &Backend {
 }
 
 impl Generation {
+    /// A kept session on `token`, read-write when `write`.
+    fn take_idle(&self, token: &Token, write: bool) -> Option<IdleSession> {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let at = idle.iter().rposition(|kept| kept.fits(token, write))?;
+        Some(idle.swap_remove(at))
+    }
+
+    /// Keeps `session` for a later call, unless enough are kept.
+    fn keep_idle(&self, session: IdleSession) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < IDLE_SESSIONS {
+            idle.push(session);
+        }
+    }
+
+    /// Closes every kept session; whether there was any.
+    fn close_idle(&self) -> bool {
+        let closed = std::mem::take(&mut *self.idle.lock().unwrap_or_else(PoisonError::into_inner));
+        !closed.is_empty()
+    }
+
     /// Logs in to `token` unless this load of the module already did.
     fn ensure_logged_in(&self, token: &Token, pin: Option<&Pin>) -> Result<(), HsmError> {
         let logins = self.logins.lock().unwrap_or_else(PoisonError::into_inner);

@@ -270,13 +270,24 @@ fn shell_lines(socket: &Path, pid: u32) -> Result<String, AgentError> {
     ))
 }
 
+/// `sigstore-kms-hsm agent ...`.
+#[cfg(not(all(unix, target_feature = "crt-static")))]
+use command as agent_command;
+
+/// `sigstore-kms-hsm agent ...` in a static build, which cannot load the
+/// module: its companion runs the agent.
+#[cfg(all(unix, target_feature = "crt-static"))]
+fn agent_command(_args: Vec<OsString>) -> ! {
+    crate::companion::exec()
+}
+
 /// Takes over the process when it runs as `sigstore-kms-hsm agent ...`, or
 /// as a plugin call with [`AGENT_VARIABLE`] set; returns otherwise, for a
 /// call served here.
 pub fn intercept() {
     let mut args = std::env::args_os().skip(1);
     if args.next().is_some_and(|first| first == "agent") {
-        command(args.collect())
+        agent_command(args.collect())
     }
     if let Some(socket) = std::env::var_os(AGENT_VARIABLE).filter(|value| !value.is_empty()) {
         forward(PathBuf::from(socket))

@@ -10,6 +10,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{self, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -232,7 +233,12 @@ fn serve(options: &Options) -> Result<(), AgentError> {
             on_signal.stop(&format!("{signal} received"));
         })
         .map_err(AgentError::Spawn)?;
-    accept(&agent, &listener);
+    Arc::new(Workers {
+        agent,
+        listener,
+        waiting: AtomicUsize::new(0),
+    })
+    .serve(true);
     Ok(())
 }
 
@@ -279,22 +285,50 @@ fn socket_path(options: &Options) -> Result<(PathBuf, Option<PathBuf>), AgentErr
     Ok((socket, Some(dir)))
 }
 
-fn accept(agent: &Arc<Agent>, listener: &UnixListener) {
-    for stream in listener.incoming() {
-        let stream = match stream {
-            Ok(stream) => stream,
-            Err(err) => {
-                eprintln!("sigstore-kms-hsm agent: accepting a connection failed: {err}");
-                std::thread::sleep(Duration::from_millis(10));
-                continue;
+/// The threads that serve calls. Each waits in `accept` and serves the
+/// connection it gets, so that a call does not wait for a thread to be
+/// started for it: the thread that takes the last waiting place starts
+/// another first, and a thread that has served ends when enough others
+/// wait. The thread that calls [`Workers::serve`] never ends.
+struct Workers {
+    agent: Arc<Agent>,
+    listener: UnixListener,
+    waiting: AtomicUsize,
+}
+
+/// How many threads may wait for calls when none comes.
+const WAITING_WORKERS: usize = 4;
+
+impl Workers {
+    fn serve(self: &Arc<Self>, stays: bool) {
+        loop {
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            let accepted = self.listener.accept();
+            if self.waiting.fetch_sub(1, Ordering::SeqCst) == 1 {
+                self.start_one();
             }
-        };
-        let agent = Arc::clone(agent);
-        let spawned = std::thread::Builder::new()
+            match accepted {
+                Ok((stream, _)) => self.agent.connection(stream),
+                Err(err) => {
+                    eprintln!("sigstore-kms-hsm agent: accepting a connection failed: {err}");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            if !stays && self.waiting.load(Ordering::SeqCst) >= WAITING_WORKERS {
+                return;
+            }
+        }
+    }
+
+    /// Starts a thread that waits for a call. When none can be started,
+    /// calls wait in the socket's backlog for a thread that has served.
+    fn start_one(self: &Arc<Self>) {
+        let workers = Arc::clone(self);
+        let started = std::thread::Builder::new()
             .name("call".to_owned())
-            .spawn(move || agent.connection(stream));
-        if let Err(err) = spawned {
-            eprintln!("sigstore-kms-hsm agent: cannot start a thread for a call: {err}");
+            .spawn(move || workers.serve(false));
+        if let Err(err) = started {
+            eprintln!("sigstore-kms-hsm agent: cannot start a thread for calls: {err}");
         }
     }
 }
@@ -375,10 +409,12 @@ impl Agent {
                     (PluginResp::Error(message), Ok(())) => format!("error: {message}"),
                     (_, Ok(())) => "ok".to_owned(),
                 };
-                eprintln!(
-                    "sigstore-kms-hsm agent: pid {pid}: {what}: {outcome} ({:.1} ms)",
+                // One write: the line is not split among other threads'.
+                let line = format!(
+                    "sigstore-kms-hsm agent: pid {pid}: {what}: {outcome} ({:.1} ms)\n",
                     started.elapsed().as_secs_f64() * 1000.0
                 );
+                eprint!("{line}");
             }
             Err(problem) => {
                 eprintln!("sigstore-kms-hsm agent: pid {pid}: {problem}");

@@ -157,6 +157,22 @@ impl Token {
         self.softhsm.init_token(label);
     }
 
+    /// Deletes this token and initialises a new one under its label: a
+    /// token made again, with a serial number of its own and no keys.
+    pub fn make_again(&self) {
+        let out = Command::new(&self.softhsm.util)
+            .args(["--delete-token", "--token", &self.label])
+            .output()
+            .expect("softhsm2-util runs");
+        assert!(
+            out.status.success(),
+            "softhsm2-util --delete-token failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::remove_file(&self.pin_file).unwrap();
+        self.softhsm.init_token(&self.label);
+    }
+
     /// `hsm://token=LABEL;object=OBJECT?module-path=...&pin-source=file:...`
     /// plus `extra_query` (e.g. `&algorithm=...`).
     pub fn reference(&self, object: &str, extra_query: &str) -> String {
