@@ -57,6 +57,8 @@ die() { printf 'e2e-tsa: %s\n' "$*" >&2; exit 1; }
 source "$interop_dir/softhsm.sh"
 # shellcheck source=interop/go-tools.sh
 source "$interop_dir/go-tools.sh"
+# shellcheck source=packaging/static-hsm.sh
+source "$repo_root/packaging/static-hsm.sh"
 
 for tool in go "$cargo" openssl curl python3; do
     command -v "$tool" >/dev/null || die "$tool is not on PATH"
@@ -76,15 +78,30 @@ cleanup() {
 trap cleanup EXIT
 
 # Release builds: a timestamp costs three plugin processes, and the run
-# makes nearly two thousand. Cargo builds while Go does.
-step "build the plugins and sigstore-kms (release), and timestamp-server and timestamp-cli $TSA_VERSION (go install, cached in $tools_bin)"
-(cd "$repo_root" && "$cargo" build --release --locked -p sigstore-kms-hsm \
-    -p sigstore-kms-localkms -p sigstore-kms-cli) >&2 &
+# makes nearly two thousand. sigstore-kms-hsm as the Linux archives ship it:
+# linked statically, with its dynamically linked companion
+# (packaging/static-hsm.sh), so both run here, directly and through the
+# agent. Cargo builds while Go does.
+step "build the plugins and sigstore-kms (release; sigstore-kms-hsm static and its companion), and timestamp-server and timestamp-cli $TSA_VERSION (go install, cached in $tools_bin)"
+(cd "$repo_root" && "$cargo" build --release --locked -p sigstore-kms-localkms -p sigstore-kms-cli &&
+    static_hsm "$target_dir/release" --release) >&2 &
 cargo_pid=$!
 server_exe="$(install_go_tool "$TSA_MODULE" "$TSA_MODULE/cmd/timestamp-server" "$TSA_VERSION")"
 cli_exe="$(install_go_tool "$TSA_MODULE" "$TSA_MODULE/cmd/timestamp-cli" "$TSA_VERSION")"
 wait "$cargo_pid" || die "cargo build failed"
 export PATH="$target_dir/release:$PATH"
+
+step "sigstore-kms-hsm is linked statically, and without its companion says what is missing"
+if readelf -d "$target_dir/release/sigstore-kms-hsm" | grep -q NEEDED; then
+    die "$target_dir/release/sigstore-kms-hsm is linked dynamically"
+fi
+mkdir "$work/alone"
+cp "$target_dir/release/sigstore-kms-hsm" "$work/alone/"
+alone_answer="$(env -u SIGSTORE_KMS_HSM_AGENT "$work/alone/sigstore-kms-hsm" v1 \
+    '{"initOptions":{"protocolVersion":"v1","keyResourceID":"token=t;object=k","hashFunc":5},"methodName":"publicKey","publicKey":{}}' \
+    </dev/null)" && die "sigstore-kms-hsm without its companion succeeded"
+[[ "$alone_answer" == *"sigstore-kms-hsm-direct beside it, which cannot be run"* ]] ||
+    die "sigstore-kms-hsm without its companion answered: $alone_answer"
 
 # Self-signed root of every chain, made once.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
@@ -211,7 +228,8 @@ run_signer() {
         fi
     fi
     stop_tsa
-    for i in $(seq "$SEQUENTIAL"); do
+    # The floor's answers are fixed: its timestamps do not verify.
+    [[ "$name" == floor ]] || for i in $(seq "$SEQUENTIAL"); do
         check_response "$dir" "seq-$i" "$([[ $i == 1 || $i == "$SEQUENTIAL" ]] && echo cli)"
     done
     if ! $bench; then
@@ -270,6 +288,37 @@ if softhsm_module >/dev/null && command -v softhsm2-util >/dev/null; then
                 --timestamp-signer kms --kms-key-resource "$reference"
         done
     done
+    if $bench; then
+        # The floor under any plugin: sigstore-kms-floor, a static C
+        # program that only prints the answers the P-256 key gave through
+        # the agent (its signature is of another digest, so its timestamps
+        # do not verify, and are not checked). A timestamp costs the server
+        # three of its processes and nothing else.
+        step "the floor: a static C program printing fixed answers"
+        floor_call() {
+            SIGSTORE_KMS_HSM_AGENT="$agent_socket" sigstore-kms-hsm v1 "{\"initOptions\":{\"protocolVersion\":\"v1\",\"keyResourceID\":\"token=e2e-tsa;object=p256\",\"hashFunc\":5,\"rpcOptions\":{\"keyVersion\":\"\",\"remoteVerification\":false}},$1}" </dev/null
+        }
+        mkdir "$work/floor"
+        floor_call '"methodName":"publicKey","publicKey":{"publicKeyOptions":{"rpcOptions":{"keyVersion":"","remoteVerification":false}}}' >"$work/floor/public.json"
+        floor_call '"methodName":"signMessage","signMessage":{"signOptions":{"rpcOptions":{"keyVersion":"","remoteVerification":false},"messageOptions":{"digest":"47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="}}}' >"$work/floor/sign.json"
+        python3 - "$work/floor" <<'PY'
+import sys
+d = sys.argv[1]
+array = lambda name: ",".join(str(b) for b in open(f"{d}/{name}.json", "rb").read())
+open(f"{d}/floor.c", "w").write(f"""#include <string.h>
+#include <unistd.h>
+static const char pk[] = {{{array("public")}}};
+static const char sg[] = {{{array("sign")}}};
+int main(int argc, char **argv) {{
+    int public = argc > 2 && strstr(argv[2], "\\"publicKey\\"") != 0;
+    return write(1, public ? pk : sg, public ? sizeof pk : sizeof sg) < 0;
+}}
+""")
+PY
+        cc -O2 -static -o "$work/floor/sigstore-kms-floor" "$work/floor/floor.c"
+        export PATH="$work/floor:$PATH"
+        add_signer floor "$work/hsm-p256" sha256 --timestamp-signer kms --kms-key-resource floor://p256
+    fi
 elif [[ "${SIGSTORE_KMS_REQUIRE_SOFTHSM:-}" == 1 ]]; then
     die "SoftHSM2 is not installed, and SIGSTORE_KMS_REQUIRE_SOFTHSM=1"
 else

@@ -48,6 +48,13 @@ BINARIES="sigstore-kms-cli:sigstore-kms sigstore-kms-localkms:sigstore-kms-local
 # program cannot load the glibc-linked PKCS#11 modules that HSM vendors
 # ship, so these ship in the glibc (and Windows and macOS) archives only.
 DYNAMIC_LOADERS="sigstore-kms-hsm"
+# In the glibc archives sigstore-kms-hsm is linked statically, with
+# sigstore-kms-hsm-direct beside it, the same plugin linked dynamically
+# (packaging/static-hsm.sh says why).
+STATIC_HSM_TARGETS="x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu"
+
+# shellcheck source=packaging/static-hsm.sh
+source "$repo/packaging/static-hsm.sh"
 
 # cosign 3 checks every signature: the release make e2e-cosign pins.
 COSIGN_VERSION=v3.1.3
@@ -127,6 +134,11 @@ binaries_for() {
     esac
     echo "$entry"
   done
+  if static_hsm_target "$1"; then echo sigstore-kms-hsm:sigstore-kms-hsm-direct; fi
+}
+
+static_hsm_target() { # TARGET
+  case " $STATIC_HSM_TARGETS " in *" $1 "*) return 0 ;; *) return 1 ;; esac
 }
 
 # Linkers and flags, per target, for cargo (exported as CARGO_TARGET_*).
@@ -173,6 +185,10 @@ build() {
   # shellcheck disable=SC2086 # $packages is a list of -p NAME
   CARGO_TARGET_DIR="$dir" CARGO_ENCODED_RUSTFLAGS="$(rustflags "$dir" "$target")" RUSTFLAGS="" \
     cargo build --locked --profile dist --target "$target" $packages
+  if static_hsm_target "$target"; then
+    CARGO_TARGET_DIR="$dir" CARGO_ENCODED_RUSTFLAGS="$(rustflags "$dir" "$target")" RUSTFLAGS="" \
+      static_hsm "$dir/$target/dist" --profile dist --target "$target"
+  fi
 }
 
 # sboms TARGET DIR: DIR/BINARY.cdx.json, the CycloneDX SBOM of each binary's
@@ -234,13 +250,16 @@ check_binary() {
   *-linux-*) headers=$(readelf -lSdW "$file") ;;
   *) return 0 ;;
   esac
-  case "$target" in
-  *-linux-musl*)
+  case "$target/$(basename "$file")" in
+  *-linux-musl*/* | *-linux-gnu/sigstore-kms-hsm)
     # Fully static: no program interpreter, no shared library.
     if grep -qE 'INTERP|\(NEEDED\)' <<<"$headers"; then
       printf '%s\n' "$headers" >&2
       die "$file is not fully static"
     fi
+    ;;
+  *-linux-gnu/sigstore-kms-hsm-direct)
+    grep -q '(NEEDED)' <<<"$headers" || die "$file is not linked dynamically: it cannot load modules"
     ;;
   esac
   if grep -q '\.debug_' <<<"$headers"; then die "$file holds debug info"; fi
