@@ -166,8 +166,9 @@ impl Bench {
             static_bin.map(|_| format!("localkms-static://{}", work.0.join("p256.pem").display()));
         let go_key = match go_bin {
             Some(_) => {
-                let key = format!("gokms://{}", work.0.join("p384.pem").display());
-                create_key(&plugin_path, &key, HashFunc::SHA384, "ecdsa-p384-sha384")?;
+                // The Go plugin with the key type of localkms: like with like.
+                let key = format!("gokms://{}", work.0.join("p256-go.pem").display());
+                create_key(&plugin_path, &key, HashFunc::SHA256, "ecdsa-p256-sha256")?;
                 Some(key)
             }
             None => None,
@@ -364,7 +365,7 @@ fn machine(doc: &mut String) -> Result<()> {
 const PLUGINS: [&str; 3] = [
     "Rust plugin (localkms, P-256)",
     "Rust plugin, static (localkms, P-256)",
-    "Go plugin (gokms, P-384)",
+    "Go plugin (gokms, P-256)",
 ];
 /// The Rust plugin's builds: dynamically linked (cargo's default) and static.
 const BUILDS: [&str; 2] = ["dynamic", "static"];
@@ -398,7 +399,7 @@ fn per_call(bench: &Bench, rounds: usize, n: u32) -> Result<Calls> {
                 plugins.push((1, key.as_str(), "sha256"));
             }
             if let Some(key) = &bench.go_key {
-                plugins.push((2, key.as_str(), "sha384"));
+                plugins.push((2, key.as_str(), "sha256"));
             }
             for (p, key, hash) in plugins {
                 let rust = bench.probe(&[
@@ -420,7 +421,7 @@ fn per_call(bench: &Bench, rounds: usize, n: u32) -> Result<Calls> {
         text,
         "{n} calls in a loop after one untimed call, in a fresh host process, {rounds} rounds; \
          µs per call. sign-digest is signMessage with a digest and nothing on stdin: SHA-256 \
-         (32 bytes) for localkms (P-256), SHA-384 (48 bytes) for gokms (P-384). The Go host is \
+         (32 bytes); every plugin holds a P-256 key. The Go host is \
          `cliplugin.LoadSignerVerifier` (sigstore v1.10.11, `interop/cmd/bench-gohost`); the Go \
          plugin is `sigstore-kms-gokms`, written with the reference's `handler`. The static \
          localkms is the same code linked with `-C target-feature=+crt-static` (see the README).\n"
@@ -639,7 +640,7 @@ fn memory(bench: &Bench) -> Result<Memory> {
         worst = (worst.0.max(local[1]), worst.1.max(local[2]));
         let go = match &bench.go_key {
             Some(key) => {
-                let go = bench.probe(&["stream", "--key", key, "--hash", "sha384", file_text])?;
+                let go = bench.probe(&["stream", "--key", key, "--hash", "sha256", file_text])?;
                 format!("{:.0} | {:.0}", go[1], go[2])
             }
             None => "not measured | not measured".to_owned(),

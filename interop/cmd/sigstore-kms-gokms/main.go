@@ -1,10 +1,12 @@
 // Command sigstore-kms-gokms is a Sigstore KMS plugin written with the Go
-// reference's handler package. It keeps ECDSA P-384 keys in PEM files: the
-// key reference is the file's path, as in `gokms:///abs/path/key.pem`.
+// reference's handler package. It keeps ECDSA P-384 (the default) and P-256
+// keys in PEM files: the key reference is the file's path, as in
+// `gokms:///abs/path/key.pem`.
 //
 // It exists so that this project's host and conformance suite meet a plugin
 // that the Go reference itself drives, with a key type other than the P-256
-// of localkms.
+// of localkms, and so that the benchmarks can set a Go plugin against
+// localkms with the same key type.
 package main
 
 import (
@@ -30,8 +32,14 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature/kms/cliplugin/handler"
 )
 
-// algorithm is the only algorithm this plugin offers.
-const algorithm = "ecdsa-p384-sha384"
+// defaultAlgorithm is the algorithm of a key made without one.
+const defaultAlgorithm = "ecdsa-p384-sha384"
+
+// curves are the algorithms this plugin offers, and their curves.
+var curves = map[string]elliptic.Curve{
+	"ecdsa-p384-sha384": elliptic.P384(),
+	"ecdsa-p256-sha256": elliptic.P256(),
+}
 
 // acceptedHashes are the hash functions a caller may ask for. Others (MD5,
 // SHA-1, ...) are refused rather than silently used.
@@ -81,15 +89,18 @@ type fileKMS struct {
 	hashFunc crypto.Hash
 }
 
-func (k *fileKMS) DefaultAlgorithm() string { return algorithm }
+func (k *fileKMS) DefaultAlgorithm() string { return defaultAlgorithm }
 
-func (k *fileKMS) SupportedAlgorithms() []string { return []string{algorithm} }
+func (k *fileKMS) SupportedAlgorithms() []string {
+	return []string{"ecdsa-p256-sha256", "ecdsa-p384-sha384"}
+}
 
 // CreateKey generates a key unless the file already holds one, in which case
 // that key is kept: calling it twice, even concurrently, yields one key.
 func (k *fileKMS) CreateKey(ctx context.Context, alg string) (crypto.PublicKey, error) {
-	if alg != algorithm {
-		return nil, fmt.Errorf("unsupported algorithm %q, supported: %q", alg, algorithm)
+	curve, ok := curves[alg]
+	if !ok {
+		return nil, fmt.Errorf("unsupported algorithm %q, supported: %q", alg, k.SupportedAlgorithms())
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -103,7 +114,7 @@ func (k *fileKMS) CreateKey(ctx context.Context, alg string) (crypto.PublicKey, 
 		return nil, err
 	}
 
-	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	key, err := ecdsa.GenerateKey(curve, rand.Reader)
 	if err != nil {
 		return nil, err
 	}
@@ -254,8 +265,8 @@ func (k *fileKMS) loadKey() (*ecdsa.PrivateKey, error) {
 		return nil, fmt.Errorf("parsing %s: %w", k.keyPath, err)
 	}
 	key, ok := parsed.(*ecdsa.PrivateKey)
-	if !ok || key.Curve != elliptic.P384() {
-		return nil, fmt.Errorf("%s does not hold an ECDSA P-384 key", k.keyPath)
+	if !ok || (key.Curve != elliptic.P384() && key.Curve != elliptic.P256()) {
+		return nil, fmt.Errorf("%s does not hold an ECDSA P-256 or P-384 key", k.keyPath)
 	}
 	return key, nil
 }
