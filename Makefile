@@ -81,8 +81,10 @@ e2e-awskms:
 .PHONY: e2e-tsa
 ## e2e-tsa: a Sigstore timestamp authority (timestamp-server and
 ## timestamp-cli v2.1.3, built into ~/.cache/sigstore-kms-rs/tsa) signing on
-## 127.0.0.1 with its file signer, localkms, and sigstore-kms-hsm (SoftHSM2)
-## directly and through its agent with P-256, P-384 and RSA-3072 keys: 200
+## 127.0.0.1 with its file signer, localkms, and sigstore-kms-hsm (SoftHSM2;
+## linked statically with its dynamically linked companion, as the Linux
+## archives ship it) directly and through its agent with P-256, P-384 and
+## RSA-3072 keys: 200
 ## sequential and 32 parallel requests each, every response verified with
 ## openssl ts -verify and timestamp-cli verify
 e2e-tsa:
