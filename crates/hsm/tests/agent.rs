@@ -17,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sigstore_kms_client::{CallOptions, Error, HashFunc, PublicKey};
-use support::agent::{plugin, Agent};
+use support::agent::{plugin, skip_without_python, Agent, ForeignListener};
 
 fn options() -> CallOptions {
     CallOptions::new().timeout(Duration::from_secs(60))
@@ -674,43 +674,13 @@ fn a_socket_of_another_user_gets_no_call() {
     .unwrap();
     let socket = dir.path().join("agent.sock");
     // A listener of uid 65534 that would answer anything.
-    let script = format!(
-        "import socket,time\ns=socket.socket(socket.AF_UNIX)\ns.bind({:?})\ns.listen(4)\n\
-         print('ready',flush=True)\nc,_=s.accept()\ntime.sleep(5)\n",
-        socket.to_str().unwrap()
-    );
-    let Ok(mut listener) = std::os::unix::process::CommandExt::uid(
-        Command::new("python3")
-            .args(["-c", &script])
-            .stdout(Stdio::piped()),
-        65534,
-    )
-    .spawn() else {
+    let Some(listener) = ForeignListener::start(&socket, "time.sleep(5)\n") else {
         skip_without_python();
         return;
     };
-    let mut ready = [0u8; 6];
-    listener
-        .stdout
-        .take()
-        .unwrap()
-        .read_exact(&mut ready)
-        .unwrap();
     let out = public_key_call("hsm://token=t;object=k", &socket, None);
-    let _ = listener.kill();
-    let _ = listener.wait();
+    drop(listener);
     let reply = error_reply(&out);
     assert_contains(&reply, "runs as uid 65534, not as you");
     assert_contains(&reply, "SIGSTORE_KMS_HSM_AGENT");
-}
-
-/// The uid tests' callers are python3 scripts: without python3 they skip,
-/// and fail where the environment promises everything
-/// (`SIGSTORE_KMS_REQUIRE_SOFTHSM=1`, as in CI).
-fn skip_without_python() {
-    assert!(
-        std::env::var("SIGSTORE_KMS_REQUIRE_SOFTHSM").map_or(true, |v| v != "1"),
-        "SIGSTORE_KMS_REQUIRE_SOFTHSM=1, but python3 is not installed: install it"
-    );
-    eprintln!("SKIPPED: python3 is not installed");
 }

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::thread;
 
-use support::agent::plugin;
+use support::agent::{plugin, skip_without_python, ForeignListener};
 
 fn assert_contains(text: &str, expected: &str) {
     assert!(text.contains(expected), "{expected:?} is not in: {text}");
@@ -108,37 +108,20 @@ fn stop_asks_no_listener_of_another_user() {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let socket = dir.path().join("agent.sock");
     // A listener of uid 65534 that answers any request as the liar above.
-    let script = format!(
-        "import socket,struct\ns=socket.socket(socket.AF_UNIX)\ns.bind({:?})\ns.listen(4)\n\
-         print('ready',flush=True)\nc,_=s.accept()\nh=c.recv(5,socket.MSG_WAITALL)\n\
-         a=b'\\x004242; touch pwned; #'\nc.sendall(bytes([4])+struct.pack('>I',len(a))+a)\n\
-         c.recv(1)\n",
-        socket.to_str().unwrap()
-    );
-    let Ok(mut listener) = std::os::unix::process::CommandExt::uid(
-        Command::new("python3")
-            .args(["-c", &script])
-            .stdout(Stdio::piped()),
-        65534,
-    )
-    .spawn() else {
+    let Some(listener) = ForeignListener::start(
+        &socket,
+        "h=c.recv(5,socket.MSG_WAITALL)\na=b'\\x004242; touch pwned; #'\n\
+         c.sendall(bytes([4])+struct.pack('>I',len(a))+a)\nc.recv(1)\n",
+    ) else {
         skip_without_python();
         return;
     };
-    let mut ready = [0u8; 6];
-    listener
-        .stdout
-        .take()
-        .unwrap()
-        .read_exact(&mut ready)
-        .unwrap();
     let out = eval_agent(
         dir.path(),
         &["--stop".as_ref()],
         &[("SIGSTORE_KMS_HSM_AGENT", socket.as_os_str())],
     );
-    let _ = listener.kill();
-    let _ = listener.wait();
+    drop(listener);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the stop was believed: {stderr}");
     assert!(
@@ -146,17 +129,6 @@ fn stop_asks_no_listener_of_another_user() {
         "another user's answer ran in the shell"
     );
     assert_contains(&stderr, "runs as uid 65534, not as you");
-}
-
-/// The uid tests' callers are python3 scripts: without python3 they skip,
-/// and fail where the environment promises everything
-/// (`SIGSTORE_KMS_REQUIRE_SOFTHSM=1`, as in CI).
-fn skip_without_python() {
-    assert!(
-        std::env::var("SIGSTORE_KMS_REQUIRE_SOFTHSM").map_or(true, |v| v != "1"),
-        "SIGSTORE_KMS_REQUIRE_SOFTHSM=1, but python3 is not installed: install it"
-    );
-    eprintln!("SKIPPED: python3 is not installed");
 }
 
 /// What a PKCS#11 module prints while it loads, meant for the shell.

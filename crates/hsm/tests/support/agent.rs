@@ -3,8 +3,9 @@
 //! `SIGSTORE_KMS_HSM_AGENT` and runs the plugin just built, so that the
 //! variable reaches only the plugins of this test.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -134,4 +135,49 @@ impl Drop for Agent {
             let _ = self.child.wait();
         }
     }
+}
+
+/// A listener on a socket that runs as another user (uid 65534), as an
+/// agent's stale path in a shared directory can become: a Python program
+/// that accepts one connection and runs `serve` on it (Python statements
+/// with the connection in `c`). Killed when dropped.
+pub struct ForeignListener(Child);
+
+impl ForeignListener {
+    /// Listens on `socket` once python3 has started as uid 65534; `None`
+    /// when it cannot (no python3: the caller skips, see
+    /// [`skip_without_python`]).
+    pub fn start(socket: &Path, serve: &str) -> Option<ForeignListener> {
+        let script = format!(
+            "import socket,struct,time\ns=socket.socket(socket.AF_UNIX)\ns.bind({:?})\n\
+             s.listen(4)\nprint('ready',flush=True)\nc,_=s.accept()\n{serve}",
+            socket.to_str().unwrap()
+        );
+        let mut child = Command::new("python3")
+            .args(["-c", &script])
+            .stdout(Stdio::piped())
+            .uid(65534)
+            .spawn()
+            .ok()?;
+        let mut ready = [0u8; 6];
+        child.stdout.take().unwrap().read_exact(&mut ready).unwrap();
+        Some(ForeignListener(child))
+    }
+}
+
+impl Drop for ForeignListener {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Says that a test is skipped for want of python3, unless the run
+/// requires every test (`SIGSTORE_KMS_REQUIRE_SOFTHSM=1`).
+pub fn skip_without_python() {
+    assert!(
+        std::env::var("SIGSTORE_KMS_REQUIRE_SOFTHSM").map_or(true, |v| v != "1"),
+        "SIGSTORE_KMS_REQUIRE_SOFTHSM=1, but python3 is not installed: install it"
+    );
+    eprintln!("SKIPPED: python3 is not installed");
 }
