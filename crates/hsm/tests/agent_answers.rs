@@ -1,7 +1,9 @@
 //! Through the agent, every request gets the answer a direct call gives,
-//! byte for byte: the same exit status and the same stdout, for each way
-//! a host can send the message (on stdin, as a digest, or both, as cosign
-//! 3 does with P-384 keys). Unix only, as the agent is.
+//! byte for byte: the same exit status, the same stdout and the same
+//! stderr (an error is reported there too, for hosts that show only the
+//! plugin's stderr), for each way a host can send the message (on stdin,
+//! as a digest, or both, as cosign 3 does with P-384 keys). Unix only, as
+//! the agent is.
 #![cfg(unix)]
 
 mod support;
@@ -133,8 +135,8 @@ fn requests(reference: &str, signature: &[u8]) -> Vec<Request> {
 }
 
 /// Runs `request`, through the agent at `socket` if given; returns the
-/// exit status and stdout.
-fn run(request: &Request, socket: Option<&Path>) -> (Option<i32>, Vec<u8>) {
+/// exit status, stdout and stderr.
+fn run(request: &Request, socket: Option<&Path>) -> (Option<i32>, Vec<u8>, String) {
     let mut command = Command::new(plugin());
     command
         .args(["v1", &request.args.to_string()])
@@ -151,7 +153,11 @@ fn run(request: &Request, socket: Option<&Path>) -> (Option<i32>, Vec<u8>) {
     let _ = stdin.write_all(request.stdin);
     drop(stdin);
     let out = child.wait_with_output().unwrap();
-    (out.status.code(), out.stdout)
+    (
+        out.status.code(),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -184,10 +190,12 @@ fn every_request_gets_the_direct_answer_through_the_agent() {
         assert_eq!(
             forwarded,
             direct,
-            "{} (RSA-3072): the agent answered {}, a direct call {}",
+            "{} (RSA-3072): the agent answered {} ({}), a direct call {} ({})",
             request.what,
             String::from_utf8_lossy(&forwarded.1),
-            String::from_utf8_lossy(&direct.1)
+            forwarded.2,
+            String::from_utf8_lossy(&direct.1),
+            direct.2
         );
     }
 
@@ -202,14 +210,16 @@ fn every_request_gets_the_direct_answer_through_the_agent() {
             assert_eq!(
                 forwarded,
                 direct,
-                "{} (P-384): the agent answered {}, a direct call {}",
+                "{} (P-384): the agent answered {} ({}), a direct call {} ({})",
                 request.what,
                 String::from_utf8_lossy(&forwarded.1),
-                String::from_utf8_lossy(&direct.1)
+                forwarded.2,
+                String::from_utf8_lossy(&direct.1),
+                direct.2
             );
             continue;
         }
-        for (mode, (status, stdout)) in [("direct", direct), ("through the agent", forwarded)] {
+        for (mode, (status, stdout, _)) in [("direct", direct), ("through the agent", forwarded)] {
             let reply: Value = serde_json::from_slice(&stdout).unwrap();
             assert_eq!(status, Some(0), "{} {mode}: {reply}", request.what);
             let signature = base64::engine::general_purpose::STANDARD

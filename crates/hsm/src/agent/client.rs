@@ -88,14 +88,20 @@ pub enum ForwardError {
 /// reply to stdout and exits: 0 on success, 1 on error, as a plugin does.
 pub fn forward(socket: PathBuf) -> ! {
     let argv: Vec<OsString> = std::env::args_os().collect();
-    let mut stdout = io::stdout().lock();
-    let (ok, written) = match call(&socket, argv) {
-        Ok((ok, reply)) => (ok, stdout.write_all(&reply).and_then(|()| stdout.flush())),
-        Err(Answered(reply)) => (
-            false,
-            stdout.write_all(&reply).and_then(|()| stdout.flush()),
-        ),
+    let (ok, report, reply) = match call(&socket, argv) {
+        Ok((ok, reply)) => (ok, !ok, reply),
+        Err(Answered { reply, report }) => (false, report, reply),
     };
+    if report {
+        // On stderr too, as a direct call reports the errors of its key
+        // reference and methods (see `report`): some hosts show only the
+        // plugin's stderr.
+        if let Some(message) = error_message_of(&reply) {
+            eprintln!("sigstore-kms-hsm: error: {message}");
+        }
+    }
+    let mut stdout = io::stdout().lock();
+    let written = stdout.write_all(&reply).and_then(|()| stdout.flush());
     if let Err(err) = written {
         eprintln!("writing the reply to stdout failed: {err}");
         process::exit(1)
@@ -103,23 +109,46 @@ pub fn forward(socket: PathBuf) -> ! {
     process::exit(if ok { 0 } else { 1 })
 }
 
+/// The `errorMessage` of an error reply.
+fn error_message_of(reply: &[u8]) -> Option<String> {
+    let reply: serde_json::Value = serde_json::from_slice(reply).ok()?;
+    Some(reply.get("errorMessage")?.as_str()?.to_owned())
+}
+
 /// A reply written here, without the agent: the call was malformed or the
-/// agent could not be reached.
-struct Answered(Vec<u8>);
+/// agent could not be reached; whether it goes to stderr too.
+struct Answered {
+    reply: Vec<u8>,
+    report: bool,
+}
+
+impl Answered {
+    /// A malformed call: answered as a direct call answers it, on stdout
+    /// only.
+    fn malformed(err: impl std::error::Error + 'static) -> Self {
+        Answered {
+            report: false,
+            ..Answered::from(err)
+        }
+    }
+}
 
 impl<E: std::error::Error + 'static> From<E> for Answered {
     fn from(err: E) -> Self {
         let mut reply = Vec::new();
         // Writing to a Vec cannot fail.
         let _ = write_error_response(&mut reply, &err);
-        Answered(reply)
+        Answered {
+            reply,
+            report: true,
+        }
     }
 }
 
 fn call(socket: &Path, argv: Vec<OsString>) -> Result<(bool, Vec<u8>), Answered> {
     // A malformed call gets the same answer as without the agent.
-    let args = parse_args(argv.clone())?;
-    let options = check_call(&args)?;
+    let args = parse_args(argv.clone()).map_err(Answered::malformed)?;
+    let options = check_call(&args).map_err(Answered::malformed)?;
     // The message goes to the agent whenever the plugin would read it
     // itself: the agent's answer is then the direct answer.
     let needs_message = matches!(
