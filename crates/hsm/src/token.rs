@@ -50,7 +50,9 @@ pub struct TokenSession<'module> {
 }
 
 /// A session kept open between calls (by the agent). Only a session whose
-/// last use ended well is kept: no operation is left active in it.
+/// last use ended well is kept: no operation is left active in it. (The
+/// agent, and so this, is Unix only.)
+#[cfg(unix)]
 pub struct IdleSession {
     session: Session,
     /// The token as it was when the session was opened.
@@ -59,6 +61,7 @@ pub struct IdleSession {
     mechanisms: Vec<MechanismType>,
 }
 
+#[cfg(unix)]
 impl IdleSession {
     /// Whether it is a session on `token` (the same slot, and the token
     /// there the same by its identity), read-write when `write`.
@@ -262,6 +265,7 @@ impl Module {
     /// `token` as this call found it (one the session
     /// [fits](IdleSession::fits)). A session the token has since closed
     /// fails at its first use, as a lost session does.
+    #[cfg(unix)]
     pub fn resume_session(&self, idle: IdleSession, token: Token) -> TokenSession<'_> {
         TokenSession {
             session: idle.session,
@@ -300,6 +304,7 @@ impl TokenSession<'_> {
 impl<'module> TokenSession<'module> {
     /// Keeps the session open for a later call; `write` says how it was
     /// opened.
+    #[cfg(unix)]
     pub fn into_idle(self, write: bool) -> IdleSession {
         IdleSession {
             session: self.session,
