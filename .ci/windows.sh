@@ -76,11 +76,22 @@ step "cross-build for $windows"
 # Every binary first: the black-box tests find the plugins beside them.
 cargo build --workspace --all-targets --locked --target "$windows"
 
+# wine_start_failed LOG: whether the failure in LOG, the output of a
+# `cargo test` run, is Wine failing to start a process rather than a test
+# failing: CreateProcess answered ERROR_INTERNAL_ERROR (1359), a process
+# died in its DLL initialisation (0xc0000142), or the test program that
+# failed (the last one cargo ran) died before its harness said a word (no
+# "running N tests" after cargo's "Running" line).
+wine_start_failed() {
+  grep -qE 'code: 1359,|0xc0000142' "$1" && return 0
+  awk '/^ +Running /{seen=1; started=0} /^running [0-9]+ tests?$/{started=1}
+       END{exit !(seen && !started)}' "$1"
+}
+
 # wine_tests ARGS...: `cargo test ARGS` for the Windows target, run under
-# Wine. Wine 8 now and then fails to start a process, whatever the program:
-# CreateProcess answers ERROR_INTERNAL_ERROR (1359), or the new process dies
-# in its DLL initialisation (0xc0000142). A run that failed and shows one of
-# those is run once more, saying so; any other failure fails at once.
+# Wine. Wine 8 now and then fails to start a process, whatever the program
+# (see wine_start_failed). A run that failed so is run once more, saying
+# so; any other failure fails at once.
 wine_tests() {
   local log
   log=$(mktemp)
@@ -88,7 +99,7 @@ wine_tests() {
     rm -f "$log"
     return 0
   fi
-  if grep -qE 'code: 1359,|0xc0000142' "$log"; then
+  if wine_start_failed "$log"; then
     rm -f "$log"
     echo ".ci/windows.sh: Wine failed to start a process (above); these tests run once more" >&2
     cargo test "$@"
