@@ -38,18 +38,8 @@ awskms_cargo() { (cd "$repo_root" && CARGO_TARGET_DIR="$awskms_target" "$cargo" 
 
 export GOTOOLCHAIN=local
 
-step_started=$SECONDS
-step_text=""
-end_step() {
-    [[ -n "$step_text" ]] && printf '    (%ds) %s\n' $((SECONDS - step_started)) "$step_text"
-    step_text=""
-}
-step() {
-    end_step
-    step_started=$SECONDS
-    step_text="$*"
-    printf '\n==> %s\n' "$*"
-}
+# shellcheck source=interop/steps.sh
+source "$interop_dir/steps.sh"
 die() { printf 'e2e-awskms: %s\n' "$*" >&2; exit 1; }
 
 for tool in go "$cargo" openssl socat python3; do

@@ -31,24 +31,13 @@ cargo="${CARGO:-cargo}"
 
 export GOTOOLCHAIN=local
 
-# step TEXT: prints how long the previous step took, then TEXT.
-step_started=$SECONDS
-step_text=""
-end_step() {
-    [[ -n "$step_text" ]] && printf '    (%ds) %s\n' $((SECONDS - step_started)) "$step_text"
-    step_text=""
-}
+# shellcheck source=interop/steps.sh
+source "$interop_dir/steps.sh"
 # shellcheck source=interop/softhsm.sh
 source "$interop_dir/softhsm.sh"
 # shellcheck source=interop/go-tools.sh
 source "$interop_dir/go-tools.sh"
 
-step() {
-    end_step
-    step_started=$SECONDS
-    step_text="$*"
-    printf '\n==> %s\n' "$*"
-}
 die() { printf 'e2e-cosign: %s\n' "$*" >&2; exit 1; }
 
 command -v go >/dev/null || die "go is not on PATH"

@@ -39,18 +39,8 @@ bench=false
 
 export GOTOOLCHAIN=local
 
-step_started=$SECONDS
-step_text=""
-end_step() {
-    [[ -n "$step_text" ]] && printf '    (%ds) %s\n' $((SECONDS - step_started)) "$step_text" >&2
-    step_text=""
-}
-step() {
-    end_step
-    step_started=$SECONDS
-    step_text="$*"
-    printf '\n==> %s\n' "$*" >&2
-}
+# shellcheck source=interop/steps.sh
+source "$interop_dir/steps.sh"
 die() { printf 'e2e-tsa: %s\n' "$*" >&2; exit 1; }
 
 # shellcheck source=interop/softhsm.sh
@@ -83,8 +73,8 @@ trap cleanup EXIT
 # (packaging/static-hsm.sh), so both run here, directly and through the
 # agent. Cargo builds while Go does.
 step "build the plugins and sigstore-kms (release; sigstore-kms-hsm static and its companion), and timestamp-server and timestamp-cli $TSA_VERSION (go install, cached in $tools_bin)"
-(cd "$repo_root" && "$cargo" build --release --locked -p sigstore-kms-localkms -p sigstore-kms-cli &&
-    static_hsm "$target_dir/release" --release) >&2 &
+(cd "$repo_root" && "$cargo" build --release --locked -p sigstore-kms-hsm -p sigstore-kms-localkms \
+    -p sigstore-kms-cli && static_hsm "$target_dir/release" --release) >&2 &
 cargo_pid=$!
 server_exe="$(install_go_tool "$TSA_MODULE" "$TSA_MODULE/cmd/timestamp-server" "$TSA_VERSION")"
 cli_exe="$(install_go_tool "$TSA_MODULE" "$TSA_MODULE/cmd/timestamp-cli" "$TSA_VERSION")"

@@ -182,13 +182,14 @@ rustflags() {
 build() {
   local dir="$1" target="$2" entry packages=""
   for entry in $(binaries_for "$target"); do packages="$packages -p ${entry%%:*}"; done
-  # shellcheck disable=SC2086 # $packages is a list of -p NAME
-  CARGO_TARGET_DIR="$dir" CARGO_ENCODED_RUSTFLAGS="$(rustflags "$dir" "$target")" RUSTFLAGS="" \
+  (
+    export CARGO_TARGET_DIR="$dir" CARGO_ENCODED_RUSTFLAGS="$(rustflags "$dir" "$target")" RUSTFLAGS=""
+    # shellcheck disable=SC2086 # $packages is a list of -p NAME
     cargo build --locked --profile dist --target "$target" $packages
-  if static_hsm_target "$target"; then
-    CARGO_TARGET_DIR="$dir" CARGO_ENCODED_RUSTFLAGS="$(rustflags "$dir" "$target")" RUSTFLAGS="" \
+    if static_hsm_target "$target"; then
       static_hsm "$dir/$target/dist" --profile dist --target "$target"
-  fi
+    fi
+  )
 }
 
 # sboms TARGET DIR: DIR/BINARY.cdx.json, the CycloneDX SBOM of each binary's

@@ -10,15 +10,15 @@
 # statically, which forwards calls to the agent and runs everything else as
 # sigstore-kms-hsm-direct beside it, the same plugin linked dynamically.
 
-# static_hsm BIN_DIR CARGO-ARGS...: builds sigstore-kms-hsm with CARGO-ARGS
-# (a profile, a target), into BIN_DIR (where cargo puts the binaries for
-# those arguments): BIN_DIR/sigstore-kms-hsm-direct linked dynamically,
-# BIN_DIR/sigstore-kms-hsm statically. A later `cargo build` of the package
-# links BIN_DIR/sigstore-kms-hsm dynamically again.
+# static_hsm BIN_DIR CARGO-ARGS...: after the caller's `cargo build` of
+# sigstore-kms-hsm with CARGO-ARGS (a profile, a target) has put the
+# dynamically linked plugin into BIN_DIR (where cargo puts the binaries for
+# those arguments), keeps it as BIN_DIR/sigstore-kms-hsm-direct and links
+# BIN_DIR/sigstore-kms-hsm again, statically. A later `cargo build` of the
+# package links BIN_DIR/sigstore-kms-hsm dynamically again.
 static_hsm() {
     local bin_dir="$1"
     shift
-    "${CARGO:-cargo}" build --locked "$@" -p sigstore-kms-hsm
     cp "$bin_dir/sigstore-kms-hsm" "$bin_dir/sigstore-kms-hsm-direct.new"
     mv "$bin_dir/sigstore-kms-hsm-direct.new" "$bin_dir/sigstore-kms-hsm-direct"
     "${CARGO:-cargo}" rustc --locked "$@" -p sigstore-kms-hsm --bin sigstore-kms-hsm -- \

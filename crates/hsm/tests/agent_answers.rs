@@ -134,9 +134,11 @@ fn requests(reference: &str, signature: &[u8]) -> Vec<Request> {
     ]
 }
 
-/// Runs `request`, through the agent at `socket` if given; returns the
-/// exit status, stdout and stderr.
-fn run(request: &Request, socket: Option<&Path>) -> (Option<i32>, Vec<u8>, String) {
+/// What a call gave: exit status, stdout and stderr.
+type Answer = (Option<i32>, Vec<u8>, String);
+
+/// Runs `request`, through the agent at `socket` if given.
+fn run(request: &Request, socket: Option<&Path>) -> Answer {
     let mut command = Command::new(plugin());
     command
         .args(["v1", &request.args.to_string()])
@@ -158,6 +160,19 @@ fn run(request: &Request, socket: Option<&Path>) -> (Option<i32>, Vec<u8>, Strin
         out.stdout,
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Fails unless the agent's answer is the direct one, byte for byte.
+fn assert_same(forwarded: &Answer, direct: &Answer, what: &str) {
+    assert_eq!(
+        forwarded,
+        direct,
+        "{what}: the agent answered {} ({}), a direct call {} ({})",
+        String::from_utf8_lossy(&forwarded.1),
+        forwarded.2,
+        String::from_utf8_lossy(&direct.1),
+        direct.2
+    );
 }
 
 #[test]
@@ -187,16 +202,7 @@ fn every_request_gets_the_direct_answer_through_the_agent() {
     for request in requests(&rsa, &signature(&rsa)) {
         let direct = run(&request, None);
         let forwarded = run(&request, Some(&agent.socket));
-        assert_eq!(
-            forwarded,
-            direct,
-            "{} (RSA-3072): the agent answered {} ({}), a direct call {} ({})",
-            request.what,
-            String::from_utf8_lossy(&forwarded.1),
-            forwarded.2,
-            String::from_utf8_lossy(&direct.1),
-            direct.2
-        );
+        assert_same(&forwarded, &direct, &format!("{} (RSA-3072)", request.what));
     }
 
     // ECDSA signatures differ from call to call: those are compared by
@@ -207,16 +213,7 @@ fn every_request_gets_the_direct_answer_through_the_agent() {
         let direct = run(&request, None);
         let forwarded = run(&request, Some(&agent.socket));
         if !request.what.starts_with("signMessage") && request.what != cosign3 {
-            assert_eq!(
-                forwarded,
-                direct,
-                "{} (P-384): the agent answered {} ({}), a direct call {} ({})",
-                request.what,
-                String::from_utf8_lossy(&forwarded.1),
-                forwarded.2,
-                String::from_utf8_lossy(&direct.1),
-                direct.2
-            );
+            assert_same(&forwarded, &direct, &format!("{} (P-384)", request.what));
             continue;
         }
         for (mode, (status, stdout, _)) in [("direct", direct), ("through the agent", forwarded)] {

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::thread;
 
-use support::agent::{plugin, skip_without_python, ForeignListener};
+use support::agent::{plugin, ForeignListener};
 
 fn assert_contains(text: &str, expected: &str) {
     assert!(text.contains(expected), "{expected:?} is not in: {text}");
@@ -97,35 +97,22 @@ fn stop_prints_nothing_the_listener_says() {
 
 #[test]
 fn stop_asks_no_listener_of_another_user() {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED: only root can start a listener under another uid");
-        return;
-    }
-    // A directory another user can write to, as an agent's stale path in
-    // /tmp can become.
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let socket = dir.path().join("agent.sock");
     // A listener of uid 65534 that answers any request as the liar above.
     let Some(listener) = ForeignListener::start(
-        &socket,
         "h=c.recv(5,socket.MSG_WAITALL)\na=b'\\x004242; touch pwned; #'\n\
          c.sendall(bytes([4])+struct.pack('>I',len(a))+a)\nc.recv(1)\n",
     ) else {
-        skip_without_python();
         return;
     };
     let out = eval_agent(
-        dir.path(),
+        listener.dir.path(),
         &["--stop".as_ref()],
-        &[("SIGSTORE_KMS_HSM_AGENT", socket.as_os_str())],
+        &[("SIGSTORE_KMS_HSM_AGENT", listener.socket.as_os_str())],
     );
-    drop(listener);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the stop was believed: {stderr}");
     assert!(
-        !dir.path().join("pwned").exists(),
+        !listener.dir.path().join("pwned").exists(),
         "another user's answer ran in the shell"
     );
     assert_contains(&stderr, "runs as uid 65534, not as you");

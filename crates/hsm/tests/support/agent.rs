@@ -137,38 +137,55 @@ impl Drop for Agent {
     }
 }
 
-/// A listener on a socket that runs as another user (uid 65534), as an
-/// agent's stale path in a shared directory can become: a Python program
-/// that accepts one connection and runs `serve` on it (Python statements
-/// with the connection in `c`). Killed when dropped.
-pub struct ForeignListener(Child);
+/// A listener that runs as another user (uid 65534) on a socket in a
+/// directory anyone can write to, as an agent's stale path in /tmp can
+/// become: a Python program that accepts one connection and runs `serve` on
+/// it (Python statements with the connection in `c`). Killed when dropped.
+pub struct ForeignListener {
+    child: Child,
+    /// Its socket.
+    pub socket: PathBuf,
+    /// The directory of the socket, mode 0777.
+    pub dir: tempfile::TempDir,
+}
 
 impl ForeignListener {
-    /// Listens on `socket` once python3 has started as uid 65534; `None`
-    /// when it cannot (no python3: the caller skips, see
-    /// [`skip_without_python`]).
-    pub fn start(socket: &Path, serve: &str) -> Option<ForeignListener> {
+    /// Listens once python3 has started as uid 65534; `None`, saying that
+    /// the test is skipped, when not root (only root starts a process as
+    /// another user) or without python3 (see [`skip_without_python`]).
+    pub fn start(serve: &str) -> Option<ForeignListener> {
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIPPED: only root can start a listener under another uid");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let socket = dir.path().join("agent.sock");
         let script = format!(
             "import socket,struct,time\ns=socket.socket(socket.AF_UNIX)\ns.bind({:?})\n\
              s.listen(4)\nprint('ready',flush=True)\nc,_=s.accept()\n{serve}",
             socket.to_str().unwrap()
         );
-        let mut child = Command::new("python3")
+        let Ok(mut child) = Command::new("python3")
             .args(["-c", &script])
             .stdout(Stdio::piped())
             .uid(65534)
             .spawn()
-            .ok()?;
+        else {
+            skip_without_python();
+            return None;
+        };
         let mut ready = [0u8; 6];
         child.stdout.take().unwrap().read_exact(&mut ready).unwrap();
-        Some(ForeignListener(child))
+        Some(ForeignListener { child, socket, dir })
     }
 }
 
 impl Drop for ForeignListener {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
